@@ -8,10 +8,6 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-/// How long a client may take to send a complete request head (also the idle
-/// keep-alive timeout, since hyper starts the same timer between requests).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
     /// One process serves HTTP itself.
@@ -60,6 +56,10 @@ pub struct Cli {
     /// How long a draining process waits for in-flight requests before closing them.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+    /// How long a client may take to send a complete request head; also the idle
+    /// keep-alive timeout (hyper starts the same timer between requests).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
     /// Code version reported in `X-Server-Version` and `/healthz`.
     #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
     pub version_tag: String,
@@ -88,6 +88,7 @@ pub struct ServeConfig {
     pub checkout_cpu: Duration,
     pub checkout_io: Duration,
     pub drain_timeout: Duration,
+    pub header_timeout: Duration,
     pub version_tag: String,
     pub threads: u16,
 }
@@ -100,6 +101,7 @@ pub struct Seed {
 }
 
 /// Everything the cluster master needs.
+#[allow(dead_code)] // cluster mode, next commit
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
     pub listen: SocketAddr,
@@ -112,6 +114,7 @@ pub struct ClusterConfig {
 }
 
 /// What this invocation runs, decided once from the flags.
+#[allow(dead_code)] // cluster mode, next commit
 #[derive(Debug, Clone)]
 pub enum Plan {
     Single {
@@ -134,6 +137,7 @@ impl Cli {
             checkout_cpu: self.checkout_cpu,
             checkout_io: self.checkout_io,
             drain_timeout: self.drain_timeout,
+            header_timeout: self.header_timeout,
             version_tag: self.version_tag,
             threads: self.threads,
         };

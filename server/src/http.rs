@@ -16,10 +16,17 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::api::{self, App};
-use crate::cli::HEADER_READ_TIMEOUT;
 
 /// How long accept waits after running out of file descriptors before trying again.
 const FD_BACKOFF: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Request head must arrive within this (also the keep-alive idle limit).
+    pub header: Duration,
+    /// Connections still open this long after the drain began are closed.
+    pub drain: Duration,
+}
 
 /// How a drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +45,11 @@ struct Connections {
 }
 
 impl Connections {
-    fn new(app: Arc<App>) -> Connections {
+    fn new(app: Arc<App>, header_timeout: Duration) -> Connections {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(header_timeout)
             .keep_alive(true);
         Connections {
             graceful: GracefulShutdown::new(),
@@ -75,10 +82,10 @@ pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     stop: impl Future<Output = ()>,
-    drain_timeout: Duration,
+    timeouts: Timeouts,
     role: &'static str,
 ) -> DrainOutcome {
-    let connections = Connections::new(app);
+    let connections = Connections::new(app, timeouts.header);
     let mut fd_warning = RateLimit::new(Duration::from_secs(1));
     tokio::pin!(stop);
     loop {
@@ -101,7 +108,7 @@ pub async fn serve(
         "draining: stopped accepting ({swept} queued connections taken), {open} connections open"
     );
     let Connections { graceful, open, .. } = connections;
-    match tokio::time::timeout(drain_timeout, graceful.shutdown()).await {
+    match tokio::time::timeout(timeouts.drain, graceful.shutdown()).await {
         Ok(()) => DrainOutcome::Clean,
         Err(_) => DrainOutcome::TimedOut {
             open: open.load(Ordering::Relaxed),

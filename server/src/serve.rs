@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::api::App;
 use crate::cli::ServeConfig;
 use crate::db::Db;
-use crate::http::{self, DrainOutcome};
+use crate::http::{self, DrainOutcome, Timeouts};
 use crate::log_event;
 use crate::signals::DrainSignals;
 use crate::sys;
@@ -95,7 +95,11 @@ async fn serve_until_drained(
         let name = signals.recv().await;
         log_event!(role, "{name} received: draining");
     };
-    match http::serve(listener, app, stop, cfg.drain_timeout, role).await {
+    let timeouts = Timeouts {
+        header: cfg.header_timeout,
+        drain: cfg.drain_timeout,
+    };
+    match http::serve(listener, app, stop, timeouts, role).await {
         DrainOutcome::Clean => {
             log_event!(role, "drained: every connection finished, exiting 0");
             ExitCode::SUCCESS

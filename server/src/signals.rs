@@ -35,6 +35,7 @@ impl DrainSignals {
     }
 }
 
+#[allow(dead_code)] // cluster mode, next commit
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MasterSignal {
     Restart(&'static str),
@@ -43,6 +44,7 @@ pub enum MasterSignal {
 
 /// The master's signals: SIGTERM per `--sigterm`, SIGHUP restarts, SIGINT and
 /// SIGQUIT stop.
+#[allow(dead_code)] // cluster mode, next commit
 pub struct MasterSignals {
     sigterm: SigtermAction,
     term: Signal,
@@ -51,6 +53,7 @@ pub struct MasterSignals {
     quit: Signal,
 }
 
+#[allow(dead_code)] // cluster mode, next commit
 impl MasterSignals {
     pub fn install(sigterm: SigtermAction) -> io::Result<MasterSignals> {
         Ok(MasterSignals {
