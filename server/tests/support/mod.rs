@@ -1,0 +1,355 @@
+//! Shared helpers for the integration tests: a temporary directory, the real
+//! `shop-server` binary started on a free loopback port (port 0, the real port read
+//! from its log) and killed in `Drop` even when a test fails, its stderr captured
+//! line by line, a JSON client, and raw-socket helpers for malformed traffic.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_shop-server");
+
+/// Generous: the machine is shared and noisy; waits end early when the thing happens.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A temporary directory removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "shop-server-test-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Lines the process wrote to stderr, shared with the thread that reads them.
+#[derive(Clone, Default)]
+pub struct Log {
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Log {
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until `count(needle) >= n`; panics with the whole log otherwise.
+    pub async fn wait_for_count(&self, needle: &str, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.count(needle) < n {
+            if Instant::now() > deadline {
+                panic!(
+                    "expected {n} log lines containing {needle:?} within {within:?}, got {}; log:\n{}",
+                    self.count(needle),
+                    self.lines().join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for the first line containing `needle` and returns it.
+    pub async fn wait_for(&self, needle: &str, within: Duration) -> String {
+        self.wait_for_count(needle, 1, within).await;
+        self.lines()
+            .into_iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_default()
+    }
+
+    fn capture(&self, stderr: impl Read + Send + 'static, tag: String) {
+        let lines = Arc::clone(&self.lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[{tag}] {line}");
+                if let Ok(mut all) = lines.lock() {
+                    all.push(line);
+                }
+            }
+        });
+    }
+}
+
+/// A running `shop-server`, killed (with its children) when dropped.
+pub struct Server {
+    pub child: Option<Child>,
+    pub pid: u32,
+    pub addr: SocketAddr,
+    pub log: Log,
+    pub db: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl Server {
+    /// Starts `program` (the binary or a symlink/wrapper to it) with `args` plus
+    /// `--listen 127.0.0.1:0` and waits for its "listening on" line.
+    pub async fn start_program(program: &Path, args: &[&str]) -> Server {
+        let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        if !args.iter().any(|a| a == "--listen") {
+            args.extend(["--listen".into(), "127.0.0.1:0".into()]);
+        }
+        let db = args
+            .iter()
+            .position(|a| a == "--db")
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from)
+            .expect("tests always pass --db");
+        let mut cmd = Command::new(program);
+        cmd.args(&args);
+        Server::start_command(cmd, db).await
+    }
+
+    /// Starts a prepared command (which must listen on port 0 of loopback) and waits
+    /// for its "listening on" line.
+    pub async fn start_command(mut cmd: Command, db: PathBuf) -> Server {
+        let args = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let pid = child.id();
+        let log = Log::default();
+        if let Some(stderr) = child.stderr.take() {
+            log.capture(stderr, format!("server {pid}"));
+        }
+        let mut server = Server {
+            child: Some(child),
+            pid,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+            db,
+            args,
+        };
+        let line = server.log.wait_for("listening on ", WAIT).await;
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        server.addr = addr;
+        server
+    }
+
+    pub async fn start(args: &[&str]) -> Server {
+        Server::start_program(Path::new(BIN), args).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid as i32), signal)
+            .unwrap_or_else(|e| panic!("cannot send {signal} to {}: {e}", self.pid));
+    }
+
+    /// Waits for the process to exit; panics if it does not within `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().expect("server already reaped");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "server {} did not exit within {within:?}; log:\n{}",
+                    self.pid,
+                    self.log.lines().join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// PIDs of this process's children (the workers, in cluster mode).
+    pub fn children(&self) -> Vec<u32> {
+        children_of(self.pid)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let workers = children_of(self.pid);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for pid in workers {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Children of `pid`, from every `/proc/<pid>/task/<tid>/children`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return children;
+    };
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            children.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    children.sort_unstable();
+    children
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("reqwest client")
+}
+
+/// A response reduced to what the tests look at.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: serde_json::Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> Answer {
+    let resp = req.send().await.expect("request got no response");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("response body");
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Answer {
+        status,
+        headers,
+        json,
+    }
+}
+
+pub async fn get(client: &reqwest::Client, server: &Server, path: &str) -> Answer {
+    send(client.get(server.url(path))).await
+}
+
+pub async fn post(
+    client: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    key: Option<&str>,
+    body: serde_json::Value,
+) -> Answer {
+    let mut req = client.post(server.url(path)).json(&body);
+    if let Some(key) = key {
+        req = req.header("Idempotency-Key", key);
+    }
+    send(req).await
+}
+
+/// Creates a cart holding `quantity` of `product`; returns its id.
+pub async fn cart_with(
+    client: &reqwest::Client,
+    server: &Server,
+    product: i64,
+    quantity: i64,
+) -> i64 {
+    let created = post(client, server, "/carts", None, serde_json::json!({})).await;
+    assert_eq!(created.status, 201, "POST /carts: {created:?}");
+    let cart_id = created.json["cart_id"].as_i64().expect("cart_id");
+    let added = post(
+        client,
+        server,
+        &format!("/carts/{cart_id}/items"),
+        None,
+        serde_json::json!({"product_id": product, "quantity": quantity}),
+    )
+    .await;
+    assert_eq!(added.status, 200, "add item: {added:?}");
+    cart_id
+}
+
+pub async fn audit(client: &reqwest::Client, server: &Server) -> serde_json::Value {
+    let answer = get(client, server, "/admin/audit").await;
+    assert_eq!(answer.status, 200, "audit: {answer:?}");
+    answer.json
+}
+
+/// Asserts the audit invariants and returns the audit.
+pub async fn audit_holds(client: &reqwest::Client, server: &Server) -> serde_json::Value {
+    let audit = audit(client, server).await;
+    assert_eq!(audit["stock_balanced"], true, "stock unbalanced: {audit}");
+    assert_eq!(audit["negative_stock"], false, "negative stock: {audit}");
+    assert_eq!(
+        audit["duplicate_idempotency_keys"], 0,
+        "duplicates: {audit}"
+    );
+    audit
+}
+
+/// Sends raw bytes on a fresh connection and reads until the server closes it or
+/// `within` passes; returns what came back.
+pub fn raw_exchange(addr: SocketAddr, request: &[u8], within: Duration) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(within)).expect("timeout");
+    let _ = stream.write_all(request);
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
