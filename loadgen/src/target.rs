@@ -43,7 +43,7 @@ pub enum TargetError {
         status: String,
         log: String,
     },
-    #[error("mode {mode}: {url} did not answer 2xx within {secs:.1} s; server output is in {log}")]
+    #[error("mode {mode}: {url} did not answer 2xx within {secs:.1} s ({log})")]
     NeverReady {
         mode: String,
         url: String,
@@ -254,7 +254,10 @@ impl Server {
                     mode: self.mode.clone(),
                     url: format!("http://{}{path}", self.host),
                     secs: limit.as_secs_f64(),
-                    log: self.log.display().to_string(),
+                    log: match self.child {
+                        Some(_) => format!("server output is in {}", self.log.display()),
+                        None => "external target".to_string(),
+                    },
                 });
             }
             sleep(Duration::from_millis(50)).await;
