@@ -1,1 +1,147 @@
-fn main() {}
+//! The `loadgen` command: parses the CLI, hands a plan to the library, maps the
+//! result to an exit code (0 ok, 2 bad scenario or usage, 3 the harness failed,
+//! 130 interrupted after writing what was measured).
+
+use clap::{Parser, Subcommand};
+use loadgen::runner::{self, RunError, RunOptions};
+use loadgen::scenario::Scenario;
+use loadgen::{output, shard};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "loadgen",
+    version,
+    about = "Replays a scenario against a server and records honest latency and drop counts"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a scenario once per server mode and write the run folder.
+    Run {
+        scenario: PathBuf,
+        /// Run folder (default reports/<scenario>/<timestamp>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only these modes (repeatable), in the scenario's order otherwise.
+        #[arg(long = "mode")]
+        modes: Vec<String>,
+        /// No live progress line (CI logs).
+        #[arg(long)]
+        quiet: bool,
+        /// Allow a target that is not on loopback.
+        #[arg(long)]
+        allow_remote: bool,
+    },
+    /// Check a scenario and exit (0 valid, 2 invalid).
+    Validate { scenario: PathBuf },
+    /// Internal: run one shard of the users and stream snapshots on stdout.
+    #[command(hide = true)]
+    Worker(shard::WorkerArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: cannot start the runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let code = rt.block_on(dispatch(cli.command));
+    // A worker may still be blocked reading stdin; do not wait for it.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    ExitCode::from(code)
+}
+
+async fn dispatch(cmd: Cmd) -> u8 {
+    match cmd {
+        Cmd::Validate { scenario } => match Scenario::load(&scenario) {
+            Ok(l) => {
+                println!(
+                    "{}: valid: scenario `{}`, {} users, {} steps, modes {:?}",
+                    scenario.display(),
+                    l.scenario.name,
+                    l.scenario.load.users,
+                    l.scenario.journey.len(),
+                    l.scenario
+                        .target
+                        .modes
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                2
+            }
+        },
+        Cmd::Run {
+            scenario,
+            out,
+            modes,
+            quiet,
+            allow_remote,
+        } => {
+            let loaded = match Scenario::load(&scenario) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("loadgen: {e}");
+                    return 2;
+                }
+            };
+            let opts = RunOptions {
+                loaded,
+                out,
+                modes,
+                quiet,
+                allow_remote,
+            };
+            match runner::run(opts).await {
+                Ok(r) => {
+                    print!("{}", output::summary_table(&r.modes));
+                    println!("run folder: {}", r.dir.display());
+                    if r.interrupted {
+                        eprintln!("loadgen: interrupted; wrote what was measured");
+                        130
+                    } else {
+                        0
+                    }
+                }
+                Err(RunError::Usage(m)) => {
+                    eprintln!("loadgen: {m}");
+                    2
+                }
+                Err(RunError::Harness(m)) => {
+                    eprintln!("loadgen: {m}");
+                    3
+                }
+            }
+        }
+        Cmd::Worker(args) => match shard::worker_main(args).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("loadgen worker: {e}");
+                3
+            }
+        },
+    }
+}

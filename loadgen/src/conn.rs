@@ -1,0 +1,160 @@
+//! One user's HTTP/1.1 keep-alive connection (a hyper client connection over a
+//! tokio TCP socket) and one attempt on it, classified into an outcome class.
+//! Owns connecting (from a 127.0.0.x source address with IP_BIND_ADDRESS_NO_PORT for
+//! loopback targets), reconnecting when the server closed an idle connection, the
+//! per-attempt deadline and reading the whole answer. Retry decisions are the user
+//! loop's.
+
+use crate::outcome::Class;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{Builder, SendRequest};
+use hyper::header::{CONNECTION, HeaderValue};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::net::TcpSocket;
+use tokio::time::{Instant, timeout_at};
+
+/// Where users connect to, shared by all of them.
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub host: HeaderValue,
+    pub sources: Vec<Ipv4Addr>,
+    pub open_connections: Arc<AtomicU64>,
+}
+
+/// An open connection; the connection task keeps the open-connections gauge.
+pub struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+}
+
+/// An HTTP answer (any status).
+pub struct Answer {
+    pub status: StatusCode,
+    pub worker_pid: u32,
+    pub version: Option<HeaderValue>,
+    pub body: Bytes,
+}
+
+struct OpenGuard(Arc<AtomicU64>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn connect(ep: &Endpoint, user: u64) -> Result<Conn, Class> {
+    let socket = TcpSocket::new_v4().map_err(|_| Class::Refused)?;
+    if !ep.sources.is_empty() {
+        let src = ep.sources[(user % ep.sources.len() as u64) as usize];
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int.
+        // IP_BIND_ADDRESS_NO_PORT defers the port choice to connect(), so each
+        // (source, destination) pair gets its own ephemeral port range.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                &one as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+        socket
+            .bind(SocketAddr::new(src.into(), 0))
+            .map_err(|_| Class::Refused)?;
+    }
+    let stream = socket.connect(ep.addr).await.map_err(|_| Class::Refused)?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = Builder::new()
+        .read_buf_exact_size(Some(4096))
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| Class::Closed)?;
+    ep.open_connections.fetch_add(1, Ordering::Relaxed);
+    let guard = OpenGuard(ep.open_connections.clone());
+    tokio::spawn(async move {
+        let _guard = guard;
+        let _ = connection.await;
+    });
+    Ok(Conn { sender })
+}
+
+/// One attempt: (re)connect if needed, send, read the whole answer, all before
+/// `deadline`. On any failure the connection is dropped so a retry reconnects.
+pub async fn attempt(
+    ep: &Endpoint,
+    user: u64,
+    conn: &mut Option<Conn>,
+    req: Request<Full<Bytes>>,
+    deadline: Instant,
+) -> Result<Answer, Class> {
+    match timeout_at(deadline, attempt_inner(ep, user, conn, req)).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(class)) => {
+            *conn = None;
+            Err(class)
+        }
+        Err(_elapsed) => {
+            *conn = None;
+            Err(Class::Timeout)
+        }
+    }
+}
+
+async fn attempt_inner(
+    ep: &Endpoint,
+    user: u64,
+    conn: &mut Option<Conn>,
+    req: Request<Full<Bytes>>,
+) -> Result<Answer, Class> {
+    // An idle connection the server closed (keep-alive timeout, drain) is not a
+    // failure: a browser reconnects, and so do we.
+    if let Some(c) = conn.as_mut() {
+        if c.sender.is_closed() || c.sender.ready().await.is_err() {
+            *conn = None;
+        }
+    }
+    if conn.is_none() {
+        *conn = Some(connect(ep, user).await?);
+    }
+    let Some(c) = conn.as_mut() else {
+        return Err(Class::Refused);
+    };
+    let resp = c
+        .sender
+        .send_request(req)
+        .await
+        .map_err(|_| Class::Closed)?;
+    let status = resp.status();
+    let headers = resp.headers();
+    let worker_pid = headers
+        .get("x-worker-pid")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    let version = headers.get("x-server-version").cloned();
+    let close = headers
+        .get(CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| Class::Closed)?
+        .to_bytes();
+    if close {
+        *conn = None;
+    }
+    Ok(Answer {
+        status,
+        worker_pid,
+        version,
+        body,
+    })
+}

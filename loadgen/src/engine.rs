@@ -1,0 +1,157 @@
+//! Runs the users of one mode (or one shard of it) in this process: spawns each
+//! user at its scheduled instant whatever the server does, drains the recorder once
+//! a second into `SecondSnapshot`s, and ends with a `FinalSnapshot` when every user
+//! is done, the mode's time cap is reached or a stop is requested. Snapshots go to
+//! a channel; the engine neither prints nor writes files.
+
+use crate::arrivals::{Profile, Shard};
+use crate::conn::Endpoint;
+use crate::journey::Journey;
+use crate::limits;
+use crate::recorder::Recorder;
+use crate::scenario::Scenario;
+use crate::snapshot::{FinalSnapshot, Message};
+use crate::user::{self, UserConfig};
+use hyper::header::HeaderValue;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+
+/// What one engine runs: built once from the scenario, then only read.
+pub struct EnginePlan {
+    pub journey: Journey,
+    /// (user index, start offset from t0) for this shard's users, in time order.
+    pub users: Vec<(u64, Duration)>,
+    pub users_planned: u64,
+    pub addr: SocketAddr,
+    pub host: String,
+    pub source_addresses: u8,
+    pub timeout: Duration,
+    pub retry_count: u32,
+    pub retry_backoff: Duration,
+    pub max_duration: Duration,
+    pub nonce: u64,
+    pub seed: u64,
+}
+
+impl EnginePlan {
+    pub fn new(
+        s: &Scenario,
+        shard: Shard,
+        addr: SocketAddr,
+        host: String,
+        nonce: u64,
+    ) -> Result<EnginePlan, String> {
+        let journey = Journey::compile(s)?;
+        let schedule = Profile::from_scenario(&s.load.arrival).schedule(s.load.users);
+        let users: Vec<(u64, Duration)> = schedule
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| (i as u64, d))
+            .filter(|(i, _)| shard.owns(*i))
+            .collect();
+        Ok(EnginePlan {
+            journey,
+            users_planned: users.len() as u64,
+            users,
+            addr,
+            host,
+            source_addresses: s.load.source_addresses,
+            timeout: s.load.timeout.0,
+            retry_count: s.load.retry.count,
+            retry_backoff: s.load.retry.backoff.0,
+            max_duration: s.load.max_duration.0,
+            nonce,
+            seed: s.seed,
+        })
+    }
+}
+
+/// Runs the plan from `t0`; sends one `Message::Second` per second and a final
+/// `Message::Final` on `out`. Returns when done or when `stop` turns true.
+pub async fn run(
+    plan: EnginePlan,
+    t0: Instant,
+    mut stop: watch::Receiver<bool>,
+    out: mpsc::UnboundedSender<Message>,
+) {
+    let steps = plan.journey.steps.len();
+    let groups = 4 * std::thread::available_parallelism().map_or(2, |n| n.get());
+    let recorder = Arc::new(Recorder::new(groups, steps));
+    let host =
+        HeaderValue::from_str(&plan.host).unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+    let cfg = Arc::new(UserConfig {
+        endpoint: Endpoint {
+            addr: plan.addr,
+            host,
+            sources: limits::source_addresses(plan.addr.ip(), plan.source_addresses),
+            open_connections: recorder.open_connections.clone(),
+        },
+        journey: plan.journey,
+        recorder: recorder.clone(),
+        t0,
+        timeout: plan.timeout,
+        retry_count: plan.retry_count,
+        retry_backoff: plan.retry_backoff,
+        nonce: plan.nonce,
+        seed: plan.seed,
+    });
+    let users = plan.users;
+    let spawner = tokio::spawn(spawn_users(cfg, users, t0));
+    let deadline = t0 + plan.max_duration;
+    let mut next_second: u32 = 0;
+    let mut spawner = Some(spawner);
+    loop {
+        let tick = t0 + Duration::from_secs(u64::from(next_second) + 1) + Duration::from_millis(20);
+        tokio::select! {
+            _ = sleep_until(tick) => {
+                let upto = next_second + 1;
+                emit(&recorder, next_second, upto, &out);
+                next_second = upto;
+            }
+            done = async { spawner.as_mut().expect("spawner present").await }, if spawner.is_some() => {
+                let _ = done;
+                spawner = None;
+                break;
+            }
+            _ = stop.changed() => break,
+            _ = sleep_until(deadline) => break,
+        }
+    }
+    if let Some(s) = spawner {
+        // Stopping: users still walking are cancelled; what they finished is kept.
+        s.abort();
+        let _ = s.await;
+    }
+    let end = Instant::now();
+    let last = end.saturating_duration_since(t0).as_secs() as u32 + 1;
+    emit(&recorder, next_second, last.max(next_second + 1), &out);
+    let mut fin: FinalSnapshot = recorder.finish(plan.users_planned);
+    fin.duration_s = end.saturating_duration_since(t0).as_secs_f64();
+    let _ = out.send(Message::Final(fin));
+}
+
+fn emit(rec: &Recorder, from: u32, upto: u32, out: &mpsc::UnboundedSender<Message>) {
+    for snap in rec.drain(from, upto) {
+        let _ = out.send(Message::Second(snap));
+    }
+}
+
+async fn spawn_users(cfg: Arc<UserConfig>, users: Vec<(u64, Duration)>, t0: Instant) {
+    let mut set = JoinSet::new();
+    for (user, offset) in users {
+        let due = t0 + offset;
+        loop {
+            tokio::select! {
+                biased;
+                _ = sleep_until(due) => break,
+                Some(_) = set.join_next(), if !set.is_empty() => {}
+            }
+        }
+        set.spawn(user::run(cfg.clone(), user, due));
+    }
+    while set.join_next().await.is_some() {}
+}

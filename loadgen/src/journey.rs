@@ -1,0 +1,276 @@
+//! The journey a user walks, compiled once from the scenario: request templates
+//! (`${cart_id}`, `${rand:1..20}`, `${user}`), expected statuses, captures from JSON
+//! responses, think times. The user loop reads this data; it never re-reads the
+//! scenario. Rendering writes into a buffer the caller reuses.
+
+use crate::scenario::{Scenario, ThinkRange};
+use hyper::Method;
+use rand::RngExt;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Lit(String),
+    /// A value captured by an earlier step (index into the user's variables).
+    Var(String, usize),
+    Rand(u64, u64),
+    User,
+    Nonce,
+    Rep,
+}
+
+/// A string with `${...}` placeholders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    segments: Vec<Segment>,
+}
+
+/// What a template needs from the user that renders it.
+pub struct Ctx<'a> {
+    pub user: u64,
+    pub nonce: u64,
+    pub rep: u32,
+    pub vars: &'a [String],
+}
+
+impl Template {
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut segments = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            if start > 0 {
+                segments.push(Segment::Lit(rest[..start].to_string()));
+            }
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
+            let name = after[..end].trim();
+            segments.push(match name {
+                "user" => Segment::User,
+                "nonce" => Segment::Nonce,
+                "rep" => Segment::Rep,
+                _ if name.starts_with("rand:") => {
+                    let range = &name[5..];
+                    let (a, b) = range
+                        .split_once("..")
+                        .ok_or_else(|| format!("`${{{name}}}`: write a range like rand:1..20"))?;
+                    let lo = a
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("`${{{name}}}`: bad number"))?;
+                    let hi = b
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("`${{{name}}}`: bad number"))?;
+                    if hi < lo {
+                        return Err(format!("`${{{name}}}`: range is empty"));
+                    }
+                    Segment::Rand(lo, hi)
+                }
+                _ if !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                {
+                    Segment::Var(name.to_string(), usize::MAX)
+                }
+                _ => return Err(format!("`${{{name}}}` is not a variable name")),
+            });
+            rest = &after[end + 1..];
+        }
+        if !rest.is_empty() {
+            segments.push(Segment::Lit(rest.to_string()));
+        }
+        Ok(Template { segments })
+    }
+
+    /// Names of captured variables the template uses.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Var(n, _) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+
+    fn bind(&mut self, names: &[String]) {
+        for s in &mut self.segments {
+            if let Segment::Var(n, idx) = s {
+                *idx = names.iter().position(|k| k == n).unwrap_or(usize::MAX);
+            }
+        }
+    }
+
+    /// Appends the rendered text to `out`.
+    pub fn render(&self, ctx: &Ctx<'_>, rng: &mut impl RngExt, out: &mut String) {
+        for s in &self.segments {
+            match s {
+                Segment::Lit(t) => out.push_str(t),
+                Segment::Var(_, idx) => out.push_str(ctx.vars.get(*idx).map_or("", |v| v.as_str())),
+                Segment::Rand(lo, hi) => {
+                    let _ = write!(out, "{}", rng.random_range(*lo..=*hi));
+                }
+                Segment::User => {
+                    let _ = write!(out, "{}", ctx.user);
+                }
+                Segment::Nonce => {
+                    let _ = write!(out, "{}", ctx.nonce);
+                }
+                Segment::Rep => {
+                    let _ = write!(out, "{}", ctx.rep);
+                }
+            }
+        }
+    }
+}
+
+/// One step, ready for the user loop.
+#[derive(Debug, Clone)]
+pub struct CompiledStep {
+    pub name: String,
+    pub method: Method,
+    pub path: Template,
+    pub body: Option<Template>,
+    pub expect: Vec<u16>,
+    /// (variable index, JSON field path).
+    pub captures: Vec<(usize, Vec<String>)>,
+    pub think: ThinkRange,
+    pub repeat: u32,
+    pub idempotency_key: bool,
+    /// May be retried when no response arrived: GET/HEAD, or carries a key.
+    pub retryable: bool,
+}
+
+impl CompiledStep {
+    /// `ok` class: 2xx, or a status the step lists as expected.
+    pub fn is_ok_status(&self, status: u16) -> bool {
+        (200..300).contains(&status) || self.expect.contains(&status)
+    }
+
+    /// Whether the user walks on after this status.
+    pub fn continues_after(&self, status: u16) -> bool {
+        if self.expect.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            self.expect.contains(&status)
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Journey {
+    pub steps: Vec<CompiledStep>,
+    pub var_names: Vec<String>,
+}
+
+impl Journey {
+    /// Compiles a validated scenario's journey (templates were checked by `validate`).
+    pub fn compile(s: &Scenario) -> Result<Journey, String> {
+        let mut var_names: Vec<String> = Vec::new();
+        for st in &s.journey {
+            for name in st.capture.keys() {
+                if !var_names.contains(name) {
+                    var_names.push(name.clone());
+                }
+            }
+        }
+        let mut steps = Vec::new();
+        for st in &s.journey {
+            let mut path = Template::parse(&st.path)?;
+            path.bind(&var_names);
+            let body = match &st.body {
+                Some(b) => {
+                    let mut t = Template::parse(b)?;
+                    t.bind(&var_names);
+                    Some(t)
+                }
+                None => None,
+            };
+            let method = Method::from_bytes(st.method.as_bytes()).map_err(|e| e.to_string())?;
+            let captures = st
+                .capture
+                .iter()
+                .map(|(var, field)| {
+                    let idx = var_names.iter().position(|k| k == var).unwrap_or(0);
+                    let path = field
+                        .as_str()
+                        .unwrap_or("")
+                        .split('.')
+                        .map(str::to_string)
+                        .collect();
+                    (idx, path)
+                })
+                .collect();
+            let retryable = st.idempotency_key || method == Method::GET || method == Method::HEAD;
+            steps.push(CompiledStep {
+                name: st.name.clone(),
+                method,
+                path,
+                body,
+                expect: st.expect.clone(),
+                captures,
+                think: st.think,
+                repeat: st.repeat,
+                idempotency_key: st.idempotency_key,
+                retryable,
+            });
+        }
+        Ok(Journey { steps, var_names })
+    }
+
+    pub fn step_names(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.name.clone()).collect()
+    }
+}
+
+/// Reads a captured value from a JSON body: strings as is, numbers as written.
+pub fn capture(body: &[u8], path: &[String]) -> Option<String> {
+    let root: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut v = &root;
+    for key in path {
+        v = v.get(key)?;
+    }
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn renders_placeholders() {
+        let mut t =
+            Template::parse("/carts/${cart_id}/items?u=${user}&p=${rand:3..3}").expect("parse");
+        t.bind(&["cart_id".to_string()]);
+        let vars = vec!["17".to_string()];
+        let ctx = Ctx {
+            user: 5,
+            nonce: 9,
+            rep: 0,
+            vars: &vars,
+        };
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut out = String::new();
+        t.render(&ctx, &mut rng, &mut out);
+        assert_eq!(out, "/carts/17/items?u=5&p=3");
+    }
+
+    #[test]
+    fn rejects_bad_placeholders() {
+        assert!(Template::parse("/a/${").is_err());
+        assert!(Template::parse("/a/${rand:5..1}").is_err());
+        assert!(Template::parse("/a/${no spaces}").is_err());
+    }
+
+    #[test]
+    fn captures_fields() {
+        let body = br#"{"cart_id": 42, "x": {"y": "z"}}"#;
+        assert_eq!(capture(body, &["cart_id".into()]), Some("42".into()));
+        assert_eq!(capture(body, &["x".into(), "y".into()]), Some("z".into()));
+        assert_eq!(capture(body, &["nope".into()]), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! Outcome classes of an attempt and of a request, exactly as reports/README.md
+//! defines them, and the integer counters the engine keeps per step and second.
+//! Owns the definitions of dropped, failed, attempt failures and retried; nothing
+//! else in the crate decides what counts as what.
+
+use serde::{Deserialize, Serialize};
+
+/// The class of one attempt (and of a request: the class of its last attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Ok = 0,
+    Status4xx = 1,
+    Status503 = 2,
+    Status5xx = 3,
+    Refused = 4,
+    Closed = 5,
+    Timeout = 6,
+}
+
+pub const CLASSES: [Class; 7] = [
+    Class::Ok,
+    Class::Status4xx,
+    Class::Status503,
+    Class::Status5xx,
+    Class::Refused,
+    Class::Closed,
+    Class::Timeout,
+];
+
+impl Class {
+    /// Column name in summary.csv and timeseries.csv.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Ok => "ok",
+            Class::Status4xx => "status_4xx",
+            Class::Status503 => "status_503",
+            Class::Status5xx => "status_5xx",
+            Class::Refused => "refused",
+            Class::Closed => "closed",
+            Class::Timeout => "timeout",
+        }
+    }
+
+    /// The class of an HTTP answer; `ok_status` says whether the step accepts it.
+    pub fn of_status(status: u16, ok_status: bool) -> Class {
+        match status {
+            _ if ok_status => Class::Ok,
+            503 => Class::Status503,
+            500..=599 => Class::Status5xx,
+            // 1xx/3xx and unexpected 4xx all mean "answered, but not ok".
+            _ => Class::Status4xx,
+        }
+    }
+
+    /// No HTTP answer arrived: the only attempts worth a retry.
+    pub fn no_response(self) -> bool {
+        matches!(self, Class::Refused | Class::Closed | Class::Timeout)
+    }
+}
+
+/// Integer counters for one step (or all steps) over some span of time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Requests whose first attempt was due in the span.
+    pub sent: u64,
+    /// Requests that finished in the span, by final class.
+    pub classes: [u64; 7],
+    pub attempts: u64,
+    pub attempt_failures: u64,
+    pub retried: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.sent += o.sent;
+        for (a, b) in self.classes.iter_mut().zip(o.classes.iter()) {
+            *a += b;
+        }
+        self.attempts += o.attempts;
+        self.attempt_failures += o.attempt_failures;
+        self.retried += o.retried;
+    }
+
+    pub fn class(&self, c: Class) -> u64 {
+        self.classes[c as usize]
+    }
+
+    /// Requests that finished (every class).
+    pub fn completed(&self) -> u64 {
+        self.classes.iter().sum()
+    }
+
+    /// No HTTP answer after the retries.
+    pub fn dropped(&self) -> u64 {
+        self.class(Class::Refused) + self.class(Class::Closed) + self.class(Class::Timeout)
+    }
+
+    /// Dropped, or answered with a 5xx.
+    pub fn failed(&self) -> u64 {
+        self.dropped() + self.class(Class::Status503) + self.class(Class::Status5xx)
+    }
+
+    /// Records one finished request.
+    pub fn finish(&mut self, class: Class, attempts: u32, attempt_failures: u32) {
+        self.classes[class as usize] += 1;
+        self.attempts += u64::from(attempts);
+        self.attempt_failures += u64::from(attempt_failures);
+        if attempts > 1 {
+            self.retried += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(Class::of_status(200, true), Class::Ok);
+        assert_eq!(Class::of_status(409, true), Class::Ok);
+        assert_eq!(Class::of_status(409, false), Class::Status4xx);
+        assert_eq!(Class::of_status(503, false), Class::Status503);
+        assert_eq!(Class::of_status(500, false), Class::Status5xx);
+    }
+
+    #[test]
+    fn dropped_and_failed() {
+        let mut c = Counts::default();
+        c.finish(Class::Ok, 2, 1);
+        c.finish(Class::Timeout, 3, 3);
+        c.finish(Class::Status503, 1, 1);
+        assert_eq!((c.completed(), c.dropped(), c.failed()), (3, 1, 2));
+        assert_eq!((c.attempts, c.attempt_failures, c.retried), (6, 5, 2));
+    }
+}

@@ -1,0 +1,245 @@
+//! Where users record what happened, without a lock shared by all of them: users
+//! are split into groups (user index mod groups), each group owns per-second buckets
+//! of integer counters and one histogram per second, plus lifetime histograms per
+//! step. The engine drains complete seconds once a second and merges the groups into
+//! one `SecondSnapshot`; the hot path touches only integers, `Instant`s and its own
+//! group's mutex.
+
+use crate::outcome::{Class, Counts};
+use crate::snapshot::{FinalSnapshot, Hist, SecondSnapshot, WorkerCount};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct Bucket {
+    steps: Vec<Counts>,
+    hist: Option<Hist>,
+    /// (worker pid, version index) -> responses.
+    workers: HashMap<(u32, u16), u64>,
+}
+
+struct Group {
+    steps: usize,
+    seconds: BTreeMap<u32, Bucket>,
+    step_hists: Vec<Hist>,
+    lateness: Hist,
+    users_started: u64,
+    users_completed: u64,
+    users_aborted: u64,
+    versions: Vec<Box<[u8]>>,
+}
+
+impl Group {
+    fn bucket(&mut self, second: u32) -> &mut Bucket {
+        let steps = self.steps;
+        self.seconds.entry(second).or_insert_with(|| Bucket {
+            steps: vec![Counts::default(); steps],
+            ..Bucket::default()
+        })
+    }
+
+    fn version_index(&mut self, version: &[u8]) -> u16 {
+        if let Some(i) = self.versions.iter().position(|v| &**v == version) {
+            return i as u16;
+        }
+        if self.versions.len() >= u16::MAX as usize {
+            return u16::MAX;
+        }
+        self.versions.push(version.into());
+        (self.versions.len() - 1) as u16
+    }
+}
+
+/// One finished request, as the user loop reports it.
+pub struct Finished<'a> {
+    pub second: u32,
+    pub step: usize,
+    pub class: Class,
+    pub attempts: u32,
+    pub attempt_failures: u32,
+    pub latency_us: u64,
+    /// `X-Worker-Pid` and `X-Server-Version` of the answer, if one arrived.
+    pub worker: Option<(u32, &'a [u8])>,
+}
+
+pub struct Recorder {
+    groups: Vec<Mutex<Group>>,
+    steps: usize,
+    pub active_users: AtomicU64,
+    pub open_connections: Arc<AtomicU64>,
+}
+
+impl Recorder {
+    pub fn new(groups: usize, steps: usize) -> Recorder {
+        let groups = (0..groups.max(1))
+            .map(|_| {
+                Mutex::new(Group {
+                    steps,
+                    seconds: BTreeMap::new(),
+                    step_hists: (0..steps).map(|_| Hist::new()).collect(),
+                    lateness: Hist::new(),
+                    users_started: 0,
+                    users_completed: 0,
+                    users_aborted: 0,
+                    versions: Vec::new(),
+                })
+            })
+            .collect();
+        Recorder {
+            groups,
+            steps,
+            active_users: AtomicU64::new(0),
+            open_connections: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn group(&self, user: u64) -> std::sync::MutexGuard<'_, Group> {
+        let g = &self.groups[(user % self.groups.len() as u64) as usize];
+        // A panic elsewhere must not stop the measurements: take the data anyway.
+        g.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn user_started(&self, user: u64, lateness_us: u64) {
+        let mut g = self.group(user);
+        g.users_started += 1;
+        g.lateness.record(lateness_us);
+    }
+
+    pub fn user_finished(&self, user: u64, completed: bool) {
+        let mut g = self.group(user);
+        if completed {
+            g.users_completed += 1;
+        } else {
+            g.users_aborted += 1;
+        }
+    }
+
+    pub fn sent(&self, user: u64, second: u32, step: usize) {
+        self.group(user).bucket(second).steps[step].sent += 1;
+    }
+
+    pub fn finished(&self, user: u64, f: &Finished<'_>) {
+        let mut g = self.group(user);
+        let version = f.worker.map(|(pid, v)| (pid, g.version_index(v)));
+        g.step_hists[f.step].record(f.latency_us);
+        let b = g.bucket(f.second);
+        b.steps[f.step].finish(f.class, f.attempts, f.attempt_failures);
+        b.hist.get_or_insert_with(Hist::new).record(f.latency_us);
+        if let Some(key) = version {
+            *b.workers.entry(key).or_insert(0) += 1;
+        }
+    }
+
+    /// Removes and merges every second before `upto`; one snapshot per second from
+    /// `from` on, empty seconds included, gauges sampled now.
+    pub fn drain(&self, from: u32, upto: u32) -> Vec<SecondSnapshot> {
+        let mut out: Vec<SecondSnapshot> = (from..upto)
+            .map(|second| SecondSnapshot {
+                second,
+                steps: vec![Counts::default(); self.steps],
+                ..SecondSnapshot::default()
+            })
+            .collect();
+        let mut workers: Vec<HashMap<(u32, String), u64>> = vec![HashMap::new(); out.len()];
+        for g in &self.groups {
+            let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
+            let keep = g.seconds.split_off(&upto);
+            let done = std::mem::replace(&mut g.seconds, keep);
+            for (second, b) in done {
+                // A second before `from` was already reported: fold it into `from`.
+                let i = second.saturating_sub(from) as usize;
+                let Some(snap) = out.get_mut(i) else { continue };
+                for (a, c) in snap.steps.iter_mut().zip(b.steps.iter()) {
+                    a.add(c);
+                }
+                if let Some(h) = &b.hist {
+                    snap.hist.merge(h);
+                }
+                for ((pid, vi), n) in b.workers {
+                    let v = g.versions.get(vi as usize).map_or_else(
+                        || "unknown".to_string(),
+                        |v| String::from_utf8_lossy(v).into_owned(),
+                    );
+                    *workers[i].entry((pid, v)).or_insert(0) += n;
+                }
+            }
+        }
+        let active = self.active_users.load(Ordering::Relaxed);
+        let open = self.open_connections.load(Ordering::Relaxed);
+        for (snap, w) in out.iter_mut().zip(workers) {
+            snap.active_users = active;
+            snap.open_connections = open;
+            let mut list: Vec<WorkerCount> = w
+                .into_iter()
+                .map(|((pid, version), responses)| WorkerCount {
+                    pid,
+                    version,
+                    responses,
+                })
+                .collect();
+            list.sort_by(|a, b| (a.pid, &a.version).cmp(&(b.pid, &b.version)));
+            snap.workers = list;
+        }
+        out
+    }
+
+    /// Lifetime data: per-step histograms, lateness and user counts.
+    pub fn finish(&self, users_planned: u64) -> FinalSnapshot {
+        let mut f = FinalSnapshot {
+            step_hists: (0..self.steps).map(|_| Hist::new()).collect(),
+            users_planned,
+            ..FinalSnapshot::default()
+        };
+        for g in &self.groups {
+            let g = g.lock().unwrap_or_else(|e| e.into_inner());
+            for (a, h) in f.step_hists.iter_mut().zip(g.step_hists.iter()) {
+                a.merge(h);
+            }
+            f.lateness.merge(&g.lateness);
+            f.users_started += g.users_started;
+            f.users_completed += g.users_completed;
+            f.users_aborted += g.users_aborted;
+        }
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drains_complete_seconds_and_keeps_the_rest() {
+        let r = Recorder::new(4, 2);
+        for user in 0..10u64 {
+            r.sent(user, 0, 0);
+            let f = Finished {
+                second: (user % 3) as u32,
+                step: 1,
+                class: Class::Ok,
+                attempts: 1,
+                attempt_failures: 0,
+                latency_us: 1000 * (user + 1),
+                worker: Some((7, b"v1")),
+            };
+            r.finished(user, &f);
+        }
+        let snaps = r.drain(0, 2);
+        assert_eq!(snaps.len(), 2);
+        assert_eq!(snaps[0].steps[0].sent, 10);
+        let done: u64 = snaps.iter().map(|s| s.steps[1].completed()).sum();
+        assert_eq!(done, 7); // users 0,3,6,9 in second 0; 1,4,7 in second 1
+        assert_eq!(
+            snaps[0].workers,
+            vec![WorkerCount {
+                pid: 7,
+                version: "v1".into(),
+                responses: 4
+            }]
+        );
+        let rest = r.drain(2, 3);
+        assert_eq!(rest[0].steps[1].completed(), 3);
+        assert_eq!(r.finish(10).step_hists[1].0.len(), 10);
+    }
+}

@@ -1,0 +1,271 @@
+//! The scenario file: what to start, how users arrive, the journey they walk, the
+//! chaos seam and the thresholds. Owns the TOML schema (serde, unknown keys denied)
+//! and turning parse errors into `file:line: key: message`. Semantic checks live in
+//! `validate`; turning the scenario into schedules and request templates is the job
+//! of `arrivals` and `journey`.
+
+pub mod duration;
+pub mod validate;
+
+pub use duration::{Dur, ThinkRange};
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A parsed and validated scenario, with the source text kept for the run folder.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub source: String,
+    pub scenario: Scenario,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub seed: u64,
+    pub target: Target,
+    pub load: Load,
+    #[serde(default)]
+    pub journey: Vec<Step>,
+    /// CI-gate thresholds, kept as written; issue 7 evaluates them.
+    #[serde(default)]
+    pub thresholds: Vec<Threshold>,
+    /// Chaos actions, kept as TOML values until the chaos module reads them.
+    #[serde(default)]
+    pub chaos: Vec<toml::Table>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Path polled until it answers 2xx before load starts.
+    #[serde(default = "default_ready_path")]
+    pub ready_path: String,
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout: Dur,
+    /// Signal that stops a started server gracefully (SIGINT, SIGTERM, SIGQUIT).
+    #[serde(default = "default_stop_signal")]
+    pub stop_signal: String,
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout: Dur,
+    pub modes: Vec<Mode>,
+}
+
+/// One server mode: either a command loadgen starts, or an external URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mode {
+    pub name: String,
+    /// argv with `{port}`, `{db}`, `{bin_dir}` placeholders.
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// External target, e.g. "http://127.0.0.1:3000".
+    pub url: Option<String>,
+    pub pidfile: Option<String>,
+    #[serde(default)]
+    pub deploy_strategy: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub users: u64,
+    pub arrival: Arrival,
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+    /// Hard cap on one mode's load; users still walking then are stopped.
+    #[serde(default = "default_max_duration")]
+    pub max_duration: Dur,
+    #[serde(default)]
+    pub retry: Retry,
+    /// Users one loadgen process holds at most (one connection each).
+    #[serde(default = "default_users_per_process")]
+    pub users_per_process: u64,
+    /// 127.0.0.x source addresses to spread loopback connections over.
+    #[serde(default = "default_source_addresses")]
+    pub source_addresses: u8,
+}
+
+/// The arrival profile: either the spike shorthand or explicit stages.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Arrival {
+    /// Users per second during the quiet baseline before the spike.
+    pub baseline_rate: Option<f64>,
+    pub baseline: Option<Dur>,
+    /// Ramp from the baseline rate to the peak.
+    pub ramp: Option<Dur>,
+    pub peak_rate: Option<f64>,
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub duration: Dur,
+    /// Users per second at the start of the stage.
+    pub rate: f64,
+    /// Users per second at the end (linear ramp); defaults to `rate`.
+    pub to: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    #[serde(default)]
+    pub count: u32,
+    #[serde(default = "default_backoff")]
+    pub backoff: Dur,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            count: 0,
+            backoff: default_backoff(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub name: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    /// Statuses that count as `ok` beyond 2xx (e.g. 409 out of stock); when given,
+    /// a user continues only on one of these.
+    #[serde(default)]
+    pub expect: Vec<u16>,
+    /// Variable name -> top-level (or dotted) field of the JSON response.
+    #[serde(default)]
+    pub capture: toml::Table,
+    #[serde(default)]
+    pub think: ThinkRange,
+    #[serde(default = "default_repeat")]
+    pub repeat: u32,
+    /// Send a per-user, per-step unique `Idempotency-Key` (makes a POST retryable).
+    #[serde(default)]
+    pub idempotency_key: bool,
+}
+
+/// A threshold as written: `"cluster.dropped == 0"` or `{ check = "...", abort = true }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Threshold {
+    Plain(String),
+    Full {
+        check: String,
+        #[serde(default)]
+        abort: bool,
+    },
+}
+
+fn default_ready_path() -> String {
+    "/healthz".into()
+}
+fn default_ready_timeout() -> Dur {
+    Dur(std::time::Duration::from_secs(30))
+}
+fn default_stop_signal() -> String {
+    "SIGINT".into()
+}
+fn default_stop_timeout() -> Dur {
+    Dur(std::time::Duration::from_secs(30))
+}
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_timeout() -> Dur {
+    Dur(std::time::Duration::from_secs(10))
+}
+fn default_max_duration() -> Dur {
+    Dur(std::time::Duration::from_secs(600))
+}
+fn default_users_per_process() -> u64 {
+    15_000
+}
+fn default_source_addresses() -> u8 {
+    16
+}
+fn default_backoff() -> Dur {
+    Dur(std::time::Duration::from_millis(100))
+}
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_repeat() -> u32 {
+    1
+}
+
+/// A scenario error that names the file, the line and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: key `{key}`: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let scenario = Self::parse(&file, &source)?;
+        Ok(Loaded {
+            path: path.to_path_buf(),
+            source,
+            scenario,
+        })
+    }
+
+    /// Parses and validates scenario text; `file` is only used in errors.
+    pub fn parse(file: &str, source: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(source).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let (line, key) = validate::key_at(source, offset);
+            ScenarioError::Invalid {
+                file: file.to_string(),
+                line,
+                key,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        validate::check(&scenario).map_err(|(key, message)| ScenarioError::Invalid {
+            file: file.to_string(),
+            line: validate::line_of_key(source, &key),
+            key,
+            message,
+        })?;
+        Ok(scenario)
+    }
+}
+
+impl Threshold {
+    pub fn check(&self) -> &str {
+        match self {
+            Threshold::Plain(s) => s,
+            Threshold::Full { check, .. } => check,
+        }
+    }
+}

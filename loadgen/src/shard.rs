@@ -1,0 +1,197 @@
+//! Running users in several loadgen processes. The parent starts `loadgen worker`
+//! children, each taking shard i/n of the users with a shared wall-clock start, and
+//! reads their JSON-line snapshots (counters plus V2-serialized histograms) into the
+//! same channel the in-process engine uses. A worker stops on SIGINT or when its
+//! stdin closes (the parent went away). The same protocol serves shards run on
+//! other machines.
+
+use crate::arrivals::Shard;
+use crate::engine::{self, EnginePlan};
+use crate::limits;
+use crate::scenario::Scenario;
+use crate::snapshot::Message;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// Arguments of the hidden `loadgen worker` subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerArgs {
+    #[arg(long)]
+    pub scenario: PathBuf,
+    #[arg(long)]
+    pub addr: SocketAddr,
+    #[arg(long)]
+    pub host: String,
+    /// i/n: this worker runs users with index mod n == i.
+    #[arg(long)]
+    pub shard: String,
+    /// Wall-clock start of the mode, nanoseconds since the Unix epoch.
+    #[arg(long)]
+    pub t0_unix_ns: u128,
+    #[arg(long)]
+    pub nonce: u64,
+}
+
+pub fn unix_ns(t: SystemTime) -> u128 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// The local `Instant` of a wall-clock time given in Unix nanoseconds.
+pub fn instant_of(t_unix_ns: u128) -> Instant {
+    let now_i = Instant::now();
+    let now_ns = unix_ns(SystemTime::now());
+    if t_unix_ns >= now_ns {
+        now_i + Duration::from_nanos((t_unix_ns - now_ns).min(u128::from(u64::MAX)) as u64)
+    } else {
+        now_i
+            .checked_sub(Duration::from_nanos(
+                (now_ns - t_unix_ns).min(u128::from(u64::MAX)) as u64,
+            ))
+            .unwrap_or(now_i)
+    }
+}
+
+/// Body of `loadgen worker`: runs one shard and streams snapshots on stdout.
+pub async fn worker_main(args: WorkerArgs) -> Result<(), String> {
+    limits::raise_nofile();
+    let loaded = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+    let shard = Shard::parse(&args.shard)?;
+    let plan = EnginePlan::new(
+        &loaded.scenario,
+        shard,
+        args.addr,
+        args.host.clone(),
+        args.nonce,
+    )?;
+    let t0 = instant_of(args.t0_unix_ns);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // The parent closing our stdin (or going away) means stop, like SIGINT.
+    let stdin_stop = stop_tx.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = stdin_stop.send(true);
+    });
+    tokio::spawn(async move {
+        if let Ok(mut sigint) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        {
+            sigint.recv().await;
+            let _ = stop_tx.send(true);
+        }
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let run = tokio::spawn(engine::run(plan, t0, stop_rx, tx));
+    let mut out = std::io::stdout().lock();
+    while let Some(msg) = rx.recv().await {
+        let msg = match msg {
+            Message::Final(mut f) => {
+                let (cpu, rss) = limits::self_usage();
+                f.cpu_s = cpu;
+                f.peak_rss_kb = rss;
+                Message::Final(f)
+            }
+            m => m,
+        };
+        let line = serde_json::to_string(&msg).map_err(|e| e.to_string())?;
+        writeln!(out, "{line}")
+            .and_then(|_| out.flush())
+            .map_err(|e| e.to_string())?;
+    }
+    let _ = run.await;
+    Ok(())
+}
+
+/// Worker processes of one mode, as the parent sees them.
+pub struct Workers {
+    children: Vec<(Child, Option<ChildStdin>)>,
+}
+
+impl Workers {
+    /// Starts `count` workers; their messages arrive on `tx`.
+    pub fn spawn(
+        scenario: &Path,
+        count: u32,
+        addr: SocketAddr,
+        host: &str,
+        t0_unix_ns: u128,
+        nonce: u64,
+        tx: mpsc::UnboundedSender<Message>,
+    ) -> Result<Workers, String> {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot find the loadgen executable: {e}"))?;
+        let scenario = std::fs::canonicalize(scenario).unwrap_or_else(|_| scenario.to_path_buf());
+        let mut children = Vec::new();
+        for i in 0..count {
+            let mut child = Command::new(&exe)
+                .arg("worker")
+                .arg("--scenario")
+                .arg(&scenario)
+                .arg("--addr")
+                .arg(addr.to_string())
+                .arg("--host")
+                .arg(host)
+                .arg("--shard")
+                .arg(format!("{i}/{count}"))
+                .arg("--t0-unix-ns")
+                .arg(t0_unix_ns.to_string())
+                .arg("--nonce")
+                .arg(nonce.to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("cannot start loadgen worker {i}/{count}: {e}"))?;
+            let stdout = child.stdout.take().ok_or("worker stdout missing")?;
+            let stdin = child.stdin.take();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    match serde_json::from_str::<Message>(&line) {
+                        Ok(m) => {
+                            let _ = tx.send(m);
+                        }
+                        Err(e) => eprintln!("loadgen: worker {i}/{count} sent a bad line: {e}"),
+                    }
+                }
+            });
+            children.push((child, stdin));
+        }
+        Ok(Workers { children })
+    }
+
+    /// Asks every worker to stop and report what it measured.
+    pub fn stop(&mut self) {
+        for (child, stdin) in &mut self.children {
+            stdin.take();
+            if let Some(pid) = child.id() {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGINT);
+            }
+        }
+    }
+
+    /// Waits for every worker to exit; returns how many failed.
+    pub async fn wait(mut self) -> usize {
+        let mut failed = 0;
+        for (child, stdin) in &mut self.children {
+            stdin.take();
+            match child.wait().await {
+                Ok(s) if s.success() => {}
+                _ => failed += 1,
+            }
+        }
+        failed
+    }
+}

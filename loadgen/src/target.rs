@@ -1,0 +1,333 @@
+//! The server under test for one mode: starting its command with `{port}`, `{db}`
+//! and `{bin_dir}` filled in (a free loopback port, a fresh database path, the
+//! directory of this executable), or resolving an external URL; waiting until the
+//! readiness path answers 2xx; stopping it with the scenario's signal, then SIGKILL
+//! after the stop timeout. Refuses non-loopback targets unless allowed.
+
+use crate::limits::is_loopback_host;
+use crate::scenario::Mode;
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep, timeout};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(
+        "mode {mode}: target `{host}` is not loopback; pass --allow-remote to load a remote server"
+    )]
+    Remote { mode: String, host: String },
+    #[error("mode {mode}: bad url `{url}`: {why}")]
+    BadUrl {
+        mode: String,
+        url: String,
+        why: String,
+    },
+    #[error("mode {mode}: cannot start `{program}`: {source}")]
+    Spawn {
+        mode: String,
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("mode {mode}: server exited ({status}) before it was ready; its output is in {log}")]
+    Exited {
+        mode: String,
+        status: String,
+        log: String,
+    },
+    #[error("mode {mode}: {url} did not answer 2xx within {secs:.1} s ({log})")]
+    NeverReady {
+        mode: String,
+        url: String,
+        secs: f64,
+        log: String,
+    },
+    #[error("cannot prepare {what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl TargetError {
+    /// A usage problem (exit 2) rather than a harness failure (exit 3).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            TargetError::Remote { .. } | TargetError::BadUrl { .. }
+        )
+    }
+}
+
+/// A running (or external) server for one mode.
+pub struct Server {
+    pub mode: String,
+    pub addr: SocketAddr,
+    /// `Host` header value.
+    pub host: String,
+    child: Option<Child>,
+    pub pid: Option<u32>,
+    db_dir: Option<PathBuf>,
+    log: PathBuf,
+}
+
+fn free_port() -> Result<u16, TargetError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| TargetError::Io {
+        what: "a free port".into(),
+        source,
+    })?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|source| TargetError::Io {
+            what: "a free port".into(),
+            source,
+        })
+}
+
+/// Splits `http://host:port/...` into (host, port).
+fn parse_url(mode: &str, url: &str) -> Result<(String, u16), TargetError> {
+    let bad = |why: &str| TargetError::BadUrl {
+        mode: mode.into(),
+        url: url.into(),
+        why: why.into(),
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("only http:// is supported"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+            h.to_string(),
+            p.parse::<u16>().map_err(|_| bad("bad port"))?,
+        ),
+        _ => (authority.to_string(), 80),
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    Ok((host, port))
+}
+
+impl Server {
+    /// Starts (or resolves) the target of `mode`; the server log goes to `run_dir`.
+    pub async fn start(
+        mode: &Mode,
+        run_dir: &Path,
+        allow_remote: bool,
+    ) -> Result<Server, TargetError> {
+        let log = run_dir.join(format!("server-{}.log", mode.name));
+        if let Some(url) = &mode.url {
+            let (host, port) = parse_url(&mode.name, url)?;
+            if !allow_remote && !is_loopback_host(&host) {
+                return Err(TargetError::Remote {
+                    mode: mode.name.clone(),
+                    host,
+                });
+            }
+            let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| TargetError::BadUrl {
+                    mode: mode.name.clone(),
+                    url: url.clone(),
+                    why: "cannot resolve host".into(),
+                })?;
+            if !allow_remote && !addr.ip().is_loopback() {
+                return Err(TargetError::Remote {
+                    mode: mode.name.clone(),
+                    host,
+                });
+            }
+            let pid = mode
+                .pidfile
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .and_then(|s| s.trim().parse().ok());
+            return Ok(Server {
+                mode: mode.name.clone(),
+                addr,
+                host: format!("{host}:{port}"),
+                child: None,
+                pid,
+                db_dir: None,
+                log,
+            });
+        }
+        if !allow_remote && !is_loopback_host(&mode.host) {
+            return Err(TargetError::Remote {
+                mode: mode.name.clone(),
+                host: mode.host.clone(),
+            });
+        }
+        let port = free_port()?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let db_dir = std::env::temp_dir().join(format!(
+            "loadgen-{}-{}-{stamp}",
+            std::process::id(),
+            mode.name
+        ));
+        std::fs::create_dir_all(&db_dir).map_err(|source| TargetError::Io {
+            what: db_dir.display().to_string(),
+            source,
+        })?;
+        let db = db_dir.join("shop.db");
+        let bin_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        let fill = |a: &str| {
+            a.replace("{port}", &port.to_string())
+                .replace("{db}", &db.display().to_string())
+                .replace("{bin_dir}", &bin_dir.display().to_string())
+        };
+        let argv: Vec<String> = mode.command.iter().map(|a| fill(a)).collect();
+        let log_file = std::fs::File::create(&log).map_err(|source| TargetError::Io {
+            what: log.display().to_string(),
+            source,
+        })?;
+        let err_file = log_file.try_clone().map_err(|source| TargetError::Io {
+            what: log.display().to_string(),
+            source,
+        })?;
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(err_file)
+            // Own process group: a Ctrl-C at the terminal reaches loadgen only, and
+            // loadgen stops the server itself, after writing what it measured.
+            .process_group(0)
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|source| TargetError::Spawn {
+            mode: mode.name.clone(),
+            program: argv[0].clone(),
+            source,
+        })?;
+        let addr: SocketAddr =
+            format!("{}:{port}", mode.host)
+                .parse()
+                .map_err(|_| TargetError::BadUrl {
+                    mode: mode.name.clone(),
+                    url: mode.host.clone(),
+                    why: "host must be an IP address".into(),
+                })?;
+        Ok(Server {
+            mode: mode.name.clone(),
+            addr,
+            host: format!("{}:{port}", mode.host),
+            pid: child.id(),
+            child: Some(child),
+            db_dir: Some(db_dir),
+            log,
+        })
+    }
+
+    /// Polls the readiness path until it answers 2xx.
+    pub async fn wait_ready(&mut self, path: &str, limit: Duration) -> Result<(), TargetError> {
+        let start = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(TargetError::Exited {
+                        mode: self.mode.clone(),
+                        status: status.to_string(),
+                        log: self.log.display().to_string(),
+                    });
+                }
+            }
+            if probe(self.addr, &self.host, path).await {
+                return Ok(());
+            }
+            if start.elapsed() >= limit {
+                return Err(TargetError::NeverReady {
+                    mode: self.mode.clone(),
+                    url: format!("http://{}{path}", self.host),
+                    secs: limit.as_secs_f64(),
+                    log: match self.child {
+                        Some(_) => format!("server output is in {}", self.log.display()),
+                        None => "external target".to_string(),
+                    },
+                });
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops a started server: `signal`, then SIGKILL after `limit`. External
+    /// targets are left alone.
+    pub async fn stop(mut self, signal: &str, limit: Duration) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                let sig = signal.parse::<Signal>().unwrap_or(Signal::SIGINT);
+                let _ = kill(Pid::from_raw(pid as i32), sig);
+                if timeout(limit, child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
+            }
+        }
+        if let Some(dir) = self.db_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // The child is SIGKILLed by kill_on_drop; remove its database.
+        if let Some(dir) = self.db_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// One GET on a fresh connection; true on a 2xx.
+async fn probe(addr: SocketAddr, host: &str, path: &str) -> bool {
+    let attempt = async {
+        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .ok()?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = Request::get(path)
+            .header(hyper::header::HOST, host)
+            .body(Empty::<Bytes>::new())
+            .ok()?;
+        let resp = sender.send_request(req).await.ok()?;
+        Some(resp.status().is_success())
+    };
+    matches!(
+        timeout(Duration::from_secs(2), attempt).await,
+        Ok(Some(true))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert_eq!(
+            parse_url("m", "http://127.0.0.1:8080/x").ok(),
+            Some(("127.0.0.1".into(), 8080))
+        );
+        assert_eq!(
+            parse_url("m", "http://localhost").ok(),
+            Some(("localhost".into(), 80))
+        );
+        assert!(parse_url("m", "https://127.0.0.1").is_err());
+    }
+}

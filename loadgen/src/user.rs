@@ -1,0 +1,182 @@
+//! The one user loop: a virtual user arrives at its scheduled instant, walks the
+//! journey on its own keep-alive connection, thinks between steps, retries
+//! idempotent requests that got no answer, and records each request once, with
+//! latency measured from the instant the request was due (its first attempt's
+//! schedule), so a stalled server shows in the numbers. Every special case is data
+//! in `Journey` and `UserConfig`; there is no second loop.
+
+use crate::conn::{self, Conn, Endpoint};
+use crate::journey::{self, Ctx, Journey};
+use crate::outcome::Class;
+use crate::recorder::{Finished, Recorder};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use hyper::header::{CONTENT_TYPE, HOST};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::{Instant, sleep, sleep_until};
+
+/// Everything users share, built once per mode.
+pub struct UserConfig {
+    pub journey: Journey,
+    pub endpoint: Endpoint,
+    pub recorder: Arc<Recorder>,
+    /// The mode's start instant: second 0 of every per-second bucket.
+    pub t0: Instant,
+    pub timeout: Duration,
+    pub retry_count: u32,
+    pub retry_backoff: Duration,
+    /// Makes idempotency keys unique across runs against one database.
+    pub nonce: u64,
+    pub seed: u64,
+}
+
+impl UserConfig {
+    fn second(&self, at: Instant) -> u32 {
+        at.saturating_duration_since(self.t0)
+            .as_secs()
+            .min(u64::from(u32::MAX)) as u32
+    }
+}
+
+struct ActiveGuard<'a>(&'a AtomicU64);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs user `user`, due to arrive at `due`.
+pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
+    let rec = &cfg.recorder;
+    rec.active_users.fetch_add(1, Ordering::Relaxed);
+    let _active = ActiveGuard(&rec.active_users);
+    let lateness = Instant::now().saturating_duration_since(due);
+    rec.user_started(user, lateness.as_micros() as u64);
+
+    let mut rng = SmallRng::seed_from_u64(cfg.seed ^ user.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut vars = vec![String::new(); cfg.journey.var_names.len()];
+    let mut conn: Option<Conn> = None;
+    let mut path = String::new();
+    let mut body = String::new();
+    let mut next_due = due;
+    let mut walked_all = true;
+
+    'journey: for (si, step) in cfg.journey.steps.iter().enumerate() {
+        for rep in 0..step.repeat {
+            let due = next_due;
+            sleep_until(due).await;
+            rec.sent(user, cfg.second(due), si);
+            path.clear();
+            body.clear();
+            {
+                let ctx = Ctx {
+                    user,
+                    nonce: cfg.nonce,
+                    rep,
+                    vars: &vars,
+                };
+                step.path.render(&ctx, &mut rng, &mut path);
+                if let Some(t) = &step.body {
+                    t.render(&ctx, &mut rng, &mut body);
+                }
+            }
+            let body_bytes = Bytes::from(body.clone());
+            let key = step
+                .idempotency_key
+                .then(|| format!("{}-{}-{}-{}", cfg.nonce, user, si, rep));
+
+            let mut attempts = 0u32;
+            let mut failures = 0u32;
+            let result = loop {
+                attempts += 1;
+                let mut b = Request::builder()
+                    .method(step.method.clone())
+                    .uri(path.as_str())
+                    .header(HOST, cfg.endpoint.host.clone());
+                if step.body.is_some() {
+                    b = b.header(CONTENT_TYPE, "application/json");
+                }
+                if let Some(k) = &key {
+                    b = b.header("idempotency-key", k.as_str());
+                }
+                let Ok(req) = b.body(Full::new(body_bytes.clone())) else {
+                    // A captured value made the URI invalid: no request can be made.
+                    failures += 1;
+                    break Err(Class::Refused);
+                };
+                let deadline = Instant::now() + cfg.timeout;
+                match conn::attempt(&cfg.endpoint, user, &mut conn, req, deadline).await {
+                    Ok(answer) => break Ok(answer),
+                    Err(class) => {
+                        failures += 1;
+                        if step.retryable && attempts <= cfg.retry_count {
+                            let factor = 1u32 << (attempts - 1).min(10);
+                            sleep(cfg.retry_backoff.saturating_mul(factor)).await;
+                            continue;
+                        }
+                        break Err(class);
+                    }
+                }
+            };
+            let end = Instant::now();
+            let latency_us = end.saturating_duration_since(due).as_micros() as u64;
+            let (class, go_on, worker) = match &result {
+                Ok(a) => {
+                    let status = a.status.as_u16();
+                    let class = Class::of_status(status, step.is_ok_status(status));
+                    if class != Class::Ok {
+                        failures += 1;
+                    }
+                    let version: &[u8] = a.version.as_ref().map_or(b"unknown", |v| v.as_bytes());
+                    (
+                        class,
+                        step.continues_after(status),
+                        Some((a.worker_pid, version)),
+                    )
+                }
+                Err(class) => (*class, false, None),
+            };
+            rec.finished(
+                user,
+                &Finished {
+                    second: cfg.second(end),
+                    step: si,
+                    class,
+                    attempts,
+                    attempt_failures: failures,
+                    latency_us,
+                    worker,
+                },
+            );
+            let mut captured = true;
+            if let (true, Ok(answer)) = (go_on, &result) {
+                for (var, field) in &step.captures {
+                    match journey::capture(&answer.body, field) {
+                        Some(v) => vars[*var] = v,
+                        None => captured = false,
+                    }
+                }
+            }
+            if !go_on || !captured {
+                walked_all = false;
+                break 'journey;
+            }
+            let think = if step.think.max > step.think.min {
+                let us = rng.random_range(
+                    step.think.min.as_micros() as u64..=step.think.max.as_micros() as u64,
+                );
+                Duration::from_micros(us)
+            } else {
+                step.think.min
+            };
+            next_due = end + think;
+        }
+    }
+    rec.user_finished(user, walked_all);
+}
