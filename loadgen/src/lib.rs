@@ -1,0 +1,6 @@
+//! loadgen: replays a scenario against a server and measures what survives.
+
+pub mod chaos;
+pub mod events;
+pub mod procs;
+pub mod watcher;
