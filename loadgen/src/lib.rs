@@ -3,4 +3,5 @@
 pub mod chaos;
 pub mod events;
 pub mod procs;
+pub mod threshold;
 pub mod watcher;
