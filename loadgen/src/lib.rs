@@ -2,6 +2,7 @@
 
 pub mod chaos;
 pub mod events;
+pub mod invariants;
 pub mod procs;
 pub mod threshold;
 pub mod watcher;
