@@ -1,0 +1,3 @@
+//! loadgen: the load and chaos harness library.
+
+pub mod report;
