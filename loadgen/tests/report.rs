@@ -184,7 +184,8 @@ fn comparison_table_holds_the_measured_numbers() {
     // 7,325 completed; cluster none of 8,393.
     let deploy = row("Requests dropped on deploy");
     assert!(
-        deploy.contains("1,530 of 7,325") && deploy.contains("0 of 8,393"),
+        deploy.contains("1,530 dropped, of 7,325 requests")
+            && deploy.contains("0 dropped, of 8,393"),
         "{deploy}"
     );
     // single: downtime rows 1102, 1416, 1241 ms; cluster: kill to worker-started

@@ -57,8 +57,10 @@ pub struct ChartFile {
     pub path: PathBuf,
     pub width: u32,
     pub height: u32,
-    /// What the chart shows, used as its caption and alt text.
+    /// The chart's title, also its alt text on the pages.
     pub title: String,
+    /// What to read in the chart, shown under it on the pages.
+    pub caption: String,
 }
 
 /// The files [`render`] wrote.

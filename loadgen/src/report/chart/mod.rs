@@ -52,36 +52,48 @@ pub fn draw_all(run: &RunData) -> Result<Vec<ChartFile>, ReportError> {
     register_fonts()?;
     let panels = run.modes.len() as u32;
     let time_h = (HEADER_H + PANEL_H * panels).max(MIN_H);
-    let specs: [(&str, &str, u32, ChartFn); 4] = [
-        (
-            "latency.png",
-            "Latency over time: p50, p99 and max per second",
-            time_h,
-            latency::draw,
-        ),
-        (
-            "throughput.png",
-            "Throughput and errors over time",
-            time_h,
-            throughput::draw,
-        ),
-        (
-            "percentiles.png",
-            "Latency percentile distribution",
-            MIN_H,
-            percentiles::draw,
-        ),
-        (
-            "workers.png",
-            "Workers alive and their share of the answers",
-            time_h,
-            workers::draw,
-        ),
+    let specs: [Spec; 4] = [
+        Spec {
+            file: "latency.png",
+            title: "Latency over time: p50, p99 and max per second",
+            caption: "Latency of the requests completing in each second, one panel per mode on \
+                      the same log scale. A deploy or kill that costs nothing leaves no mark \
+                      on these lines; a stall shows as a wall.",
+            height: time_h,
+            draw: latency::draw,
+        },
+        Spec {
+            file: "throughput.png",
+            title: "Throughput and errors over time",
+            caption: "Requests due and completed per second, with every error class stacked on \
+                      the right axis: dropped requests appear as red, orange and brown bars at \
+                      the chaos events that caused them.",
+            height: time_h,
+            draw: throughput::draw,
+        },
+        Spec {
+            file: "percentiles.png",
+            title: "Latency percentile distribution",
+            caption: "Both modes' latency distributions over the whole run, HdrHistogram style: \
+                      the further right, the rarer the request; the curve's end is the slowest.",
+            height: MIN_H,
+            draw: percentiles::draw,
+        },
+        Spec {
+            file: "workers.png",
+            title: "Workers alive and their share of the answers",
+            caption: "Answers per second by the process that sent them, one band per PID and a \
+                      colour family per code version, and the live worker count: a rolling \
+                      deploy shows as the new version's bands taking over.",
+            height: time_h,
+            draw: workers::draw,
+        },
     ];
     let mut charts = Vec::with_capacity(specs.len());
-    for (name, title, height, draw) in specs {
-        let path = run.dir.join(name);
-        draw_one(&path, (WIDTH, height), |root| draw(root, run, title)).map_err(|e| {
+    for spec in specs {
+        let path = run.dir.join(spec.file);
+        let (title, draw) = (spec.title, spec.draw);
+        draw_one(&path, (WIDTH, spec.height), |root| draw(root, run, title)).map_err(|e| {
             ReportError::Chart {
                 file: path.clone(),
                 message: e.to_string(),
@@ -90,11 +102,21 @@ pub fn draw_all(run: &RunData) -> Result<Vec<ChartFile>, ReportError> {
         charts.push(ChartFile {
             path,
             width: WIDTH,
-            height,
+            height: spec.height,
             title: title.to_string(),
+            caption: spec.caption.to_string(),
         });
     }
     Ok(charts)
+}
+
+/// One chart: its file, words and drawing function.
+struct Spec {
+    file: &'static str,
+    title: &'static str,
+    caption: &'static str,
+    height: u32,
+    draw: ChartFn,
 }
 
 type ChartFn = fn(&DrawingArea<BitMapBackend<'_>, Shift>, &RunData, &str) -> DrawResult;

@@ -106,7 +106,7 @@ pub fn draw(
                 (v > 0).then(|| {
                     let s = f64::from(r.second);
                     Rectangle::new(
-                        [(s + 0.1, below as f64), (s + 0.9, (below + v) as f64)],
+                        [(s, below as f64), (s + 1.0, (below + v) as f64)],
                         color.filled(),
                     )
                 })

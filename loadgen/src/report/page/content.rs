@@ -39,7 +39,8 @@ pub fn build(run: &RunData, facts: &[ModeFacts], charts: &[ChartFile]) -> Vec<Bl
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            caption: c.title.clone(),
+            alt: c.title.clone(),
+            caption: c.caption.clone(),
             width: c.width,
             height: c.height,
         }
@@ -126,11 +127,14 @@ fn comparison(facts: &[ModeFacts]) -> Table {
                 return Cell::text("no deploy in this run").tone(Tone::Muted);
             }
             let mut s = format!(
-                "{} of {} completing within 10 s of {} deploy{}",
+                "{} dropped, of {} requests completing within 10 s of {}",
                 fmt::count(d.dropped),
                 fmt::count(d.completed),
-                d.deploys,
-                if d.deploys == 1 { "" } else { "s" }
+                if d.deploys == 1 {
+                    "the deploy".to_string()
+                } else {
+                    format!("{} deploys", d.deploys)
+                }
             );
             if d.status_5xx > 0 {
                 s.push_str(&format!("; {} answered 5xx", fmt::count(d.status_5xx)));

@@ -103,6 +103,7 @@ fn block(b: &Block) -> String {
         }
         Block::Figure {
             src,
+            alt,
             caption,
             width,
             height,
@@ -111,7 +112,7 @@ fn block(b: &Block) -> String {
             let img = format!(
                 "<img src=\"{}\" alt=\"{}\" width=\"{w}\" height=\"{h}\">",
                 esc(src),
-                esc(caption)
+                esc(alt)
             );
             el(
                 "figure",

@@ -23,9 +23,9 @@ fn block(b: &Block) -> String {
             .map(|spans| format!("- {}", line(spans)))
             .collect::<Vec<_>>()
             .join("\n"),
-        Block::Figure { src, caption, .. } => {
-            format!("![{}]({src})\n\n*{}*", escape(caption), escape(caption))
-        }
+        Block::Figure {
+            src, alt, caption, ..
+        } => format!("![{}]({src})\n\n*{}*", escape(alt), escape(caption)),
     }
 }
 

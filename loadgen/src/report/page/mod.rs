@@ -93,6 +93,7 @@ pub enum Block {
     Figure {
         /// File name, relative to the page.
         src: String,
+        alt: String,
         caption: String,
         width: u32,
         height: u32,
