@@ -11,6 +11,7 @@
 //! 2 workers) and is how the render-time target is measured at full size
 //! (30000 users, 300 s, 8 workers): see `scripts/bench-report`.
 
+mod model;
 mod synth;
 
 use std::path::PathBuf;
@@ -39,7 +40,7 @@ fn run() -> anyhow::Result<()> {
                     v.parse().with_context(|| format!("`{v}` is not a number"))
                 })
             };
-            let spec = synth::Spec {
+            let spec = model::Spec {
                 users: number(0, 3000)?,
                 seconds: number(1, 60)? as u32,
                 workers: number(2, 2)? as u32,

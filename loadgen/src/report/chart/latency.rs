@@ -32,7 +32,7 @@ pub fn draw(
         title,
         "Latency of the requests completing in each second, measured from when each was due \
          (stalls included). Same log scale for every mode.",
-        true,
+        &super::marker_kinds(run),
     )?;
     let x = super::time_range(run);
     let y = y_range(run);

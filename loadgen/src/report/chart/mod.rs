@@ -166,7 +166,7 @@ pub fn header<'a>(
     root: &DrawingArea<BitMapBackend<'a>, Shift>,
     title: &str,
     subtitle: &str,
-    with_markers: bool,
+    marker_kinds: &[MarkerKind],
 ) -> Result<DrawingArea<BitMapBackend<'a>, Shift>, Box<dyn Error>> {
     let (top, body) = root.split_vertically(HEADER_H);
     top.draw(&Text::new(title.to_string(), (24, 14), bold(28)))?;
@@ -175,25 +175,22 @@ pub fn header<'a>(
         (24, 54),
         font(16).color(&MUTED),
     ))?;
-    if with_markers {
-        draw_marker_key(&top)?;
+    if !marker_kinds.is_empty() {
+        draw_marker_key(&top, marker_kinds)?;
     }
     Ok(body)
 }
 
-/// The key to the chaos markers, right-aligned on the title line.
-fn draw_marker_key<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> DrawResult
+/// The key to the chaos markers present in the run, right-aligned on the title line.
+fn draw_marker_key<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    kinds: &[MarkerKind],
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
-    let items = [
-        MarkerKind::Deploy,
-        MarkerKind::Kill,
-        MarkerKind::Pause,
-        MarkerKind::Restart,
-    ];
     let mut x = WIDTH as i32 - 24;
-    for kind in items.iter().rev() {
+    for kind in kinds.iter().rev() {
         let label = kind.key_label();
         let (w, _) = area.estimate_text_size(label, &font(15))?;
         x -= w as i32;
@@ -307,6 +304,25 @@ pub fn markers(run: &RunData, mode: &str) -> Vec<Marker> {
             })
         })
         .collect()
+}
+
+/// The marker kinds that occur in any mode of the run, in key order.
+pub fn marker_kinds(run: &RunData) -> Vec<MarkerKind> {
+    let present: Vec<MarkerKind> = run
+        .mode_names()
+        .into_iter()
+        .flat_map(|mode| markers(run, mode))
+        .map(|m| m.kind)
+        .collect();
+    [
+        MarkerKind::Deploy,
+        MarkerKind::Kill,
+        MarkerKind::Pause,
+        MarkerKind::Restart,
+    ]
+    .into_iter()
+    .filter(|k| present.contains(k))
+    .collect()
 }
 
 /// Draw markers over a panel's plotting area (pixel space, x mapped from seconds).

@@ -35,7 +35,7 @@ pub fn draw(
         title,
         "Latency at each percentile of all requests of the run (every step), from the \
          latency-<mode>.hgrm files. Further right is rarer; the last point is the maximum.",
-        false,
+        &[],
     )?;
     let mut curves: Vec<Curve> = run
         .mode_names()

@@ -44,7 +44,7 @@ pub fn draw(
         title,
         "Requests sent (due) and completed per second on the left axis; requests that ended \
          in each error class per second, stacked, on the right axis.",
-        true,
+        &super::marker_kinds(run),
     )?;
     let x = super::time_range(run);
     let rate_max = run

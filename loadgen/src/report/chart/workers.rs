@@ -95,7 +95,7 @@ pub fn draw(
         title,
         "Answers per second stacked by the worker process that sent them (one band per PID, one \
          colour family per code version); the black line is the number of live workers.",
-        true,
+        &super::marker_kinds(run),
     )?;
     let x = super::time_range(run);
     let seconds = x.end.ceil() as usize;

@@ -2,6 +2,7 @@
 //! says, as a small document model ([`Block`]); [`markdown`] and [`html`] only render
 //! that model, so both pages always say the same thing.
 
+mod comparison;
 mod content;
 mod html;
 mod markdown;
