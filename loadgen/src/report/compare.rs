@@ -63,6 +63,9 @@ pub struct DeployImpact {
 #[derive(Debug, Clone, Default)]
 pub struct Recovery {
     pub kills: usize,
+    /// Whether any restart could have been seen at all: false when the mode has no
+    /// worker-started, server-restarted or downtime rows (no process watcher ran).
+    pub observable: bool,
     /// Seconds from kill to serving again, one per recovered kill, sorted.
     pub times_s: Vec<f64>,
 }
@@ -256,6 +259,12 @@ fn recovery(events: &[&Event]) -> Recovery {
     times.sort_by(f64::total_cmp);
     Recovery {
         kills,
+        observable: events.iter().any(|e| {
+            matches!(
+                e.kind,
+                EventKind::WorkerStarted | EventKind::ServerRestarted | EventKind::Downtime
+            )
+        }),
         times_s: times,
     }
 }
@@ -361,6 +370,22 @@ mod tests {
         assert_eq!(r.kills, 3);
         assert_eq!(r.unrecovered(), 1, "the last kill has no restart: {r:?}");
         assert_eq!(r.times_s, vec![0.25, 1.2]);
+        assert!(r.observable);
+    }
+
+    #[test]
+    fn kills_without_any_restart_rows_are_unobservable_not_unrecovered() {
+        let list = [
+            event(10.0, EventKind::Kill, ""),
+            event(12.0, EventKind::Kill, ""),
+        ];
+        let events: Vec<&Event> = list.iter().collect();
+        let r = recovery(&events);
+        assert_eq!(
+            (r.kills, r.times_s.len(), r.observable),
+            (2, 0, false),
+            "{r:?}"
+        );
     }
 
     #[test]

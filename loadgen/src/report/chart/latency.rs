@@ -9,7 +9,7 @@ use crate::report::data::{RunData, SecondRow};
 use crate::report::fmt;
 
 const SERIES: [(&str, RGBColor, u32); 3] = [
-    ("max", RGBColor(214, 39, 40), 1),
+    ("max", RGBColor(120, 120, 120), 1),
     ("p99", RGBColor(255, 127, 14), 2),
     ("p50", RGBColor(31, 119, 180), 2),
 ];

@@ -55,6 +55,14 @@ pub fn comparison(facts: &[ModeFacts]) -> Table {
             if r.kills == 0 {
                 return Cell::text("no kill in this run").tone(Tone::Muted);
             }
+            if !r.observable {
+                return Cell::text(format!(
+                    "{} kills; restarts not observed (no worker-started, server-restarted or \
+                     downtime rows)",
+                    r.kills
+                ))
+                .tone(Tone::Muted);
+            }
             let mut s = match (r.median_s(), r.worst_s()) {
                 (Some(median), Some(worst)) => format!(
                     "median {}, worst {} over {} kill{}",
