@@ -270,3 +270,48 @@ fn a_missing_required_file_is_named() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_run_with_one_mode_renders_one_panel_per_chart() {
+    let run = RunCopy::of_fixture("run-small", "one-mode");
+    // Keep only the cluster rows: mode is the first column, except in events.csv.
+    for (name, mode_column) in [
+        ("modes.csv", 0),
+        ("summary.csv", 0),
+        ("timeseries.csv", 0),
+        ("workers.csv", 0),
+        ("invariants.csv", 0),
+        ("events.csv", 1),
+    ] {
+        let text = run.read(name);
+        let kept: Vec<&str> = text
+            .lines()
+            .enumerate()
+            .filter(|(i, l)| *i == 0 || l.split(',').nth(mode_column) == Some("cluster"))
+            .map(|(_, l)| l)
+            .collect();
+        fs::write(run.path(name), kept.join("\n") + "\n").expect("write filtered csv");
+    }
+    fs::remove_file(run.path("latency-single.hgrm")).expect("remove single histogram");
+
+    let rendered = render(&run.dir).expect("a one-mode run renders");
+    for chart in &rendered.charts {
+        let png = decode_png(&chart.path);
+        assert!(
+            png.width >= 1200 && png.height >= 700,
+            "{}: {}x{}",
+            chart.path.display(),
+            png.width,
+            png.height
+        );
+    }
+    let md = run.read("report.md");
+    assert!(
+        md.contains("## cluster\n"),
+        "comparison heading names the one mode"
+    );
+    assert!(
+        !md.contains("| single |"),
+        "no single column or row may remain"
+    );
+}
