@@ -33,6 +33,21 @@ pub fn build(run: &RunData, facts: &[ModeFacts], charts: &[ChartFile]) -> Vec<Bl
     out.push(Block::Definitions(defs));
     out.extend(generator(facts));
     out.push(Block::Heading(2, "Charts".into()));
+    let without_histogram: Vec<&str> = run
+        .mode_names()
+        .into_iter()
+        .filter(|m| !run.histograms.contains_key(*m))
+        .collect();
+    if !without_histogram.is_empty() {
+        out.push(Block::Para(vec![Span::Toned(
+            Tone::Muted,
+            format!(
+                "No latency histogram (latency-<mode>.hgrm) for {}: the percentile chart leaves \
+                 it out.",
+                without_histogram.join(", ")
+            ),
+        )]));
+    }
     out.extend(charts.iter().map(|c| {
         Block::Figure {
             src: c
@@ -125,7 +140,7 @@ fn steps(run: &RunData) -> Table {
         .iter()
         .map(|s| {
             let step = if s.step == "all" {
-                Cell::text("all steps")
+                Cell::text("all steps").tone(Tone::Strong)
             } else {
                 Cell::text(s.step.clone())
             };

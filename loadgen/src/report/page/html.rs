@@ -39,6 +39,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .good { color: #17692f; }
 .bad { color: #b3121b; font-weight: 600; }
 .muted { color: #777; }
+.strong { font-weight: 600; }
 dl { margin: 6px 0; font-size: 14px; }
 dt { font-weight: 600; margin-top: 6px; }
 dd { margin: 0 0 0 18px; color: #444; }
@@ -129,6 +130,7 @@ fn tone_class(tone: Tone) -> Option<&'static str> {
         Tone::Good => Some("good"),
         Tone::Bad => Some("bad"),
         Tone::Muted => Some("muted"),
+        Tone::Strong => Some("strong"),
     }
 }
 

@@ -36,7 +36,7 @@ fn line(spans: &[Span]) -> String {
             Span::Text(t) => escape(t),
             Span::Strong(t) => format!("**{}**", escape(t)),
             Span::Code(t) => format!("`{t}`"),
-            Span::Toned(Tone::Bad, t) => format!("**{}**", escape(t)),
+            Span::Toned(Tone::Bad | Tone::Strong, t) => format!("**{}**", escape(t)),
             Span::Toned(_, t) => escape(t),
         })
         .collect()
@@ -59,7 +59,7 @@ fn table(t: &Table) -> String {
 
 fn cell(c: &Cell) -> String {
     let text = escape(&c.text).replace('|', "\\|");
-    if c.tone == Tone::Bad {
+    if matches!(c.tone, Tone::Bad | Tone::Strong) {
         format!("**{text}**")
     } else {
         text

@@ -13,13 +13,15 @@ use std::path::{Path, PathBuf};
 use super::compare::ModeFacts;
 use super::{ChartFile, ReportError, RunData};
 
-/// How a cell or phrase should read: good news, bad news, or neutral.
+/// How a cell or phrase should read: good news, bad news, neutral, or a total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {
     Plain,
     Good,
     Bad,
     Muted,
+    /// A total row's label: bold, neither good nor bad.
+    Strong,
 }
 
 /// A run of text inside a paragraph or cell.
