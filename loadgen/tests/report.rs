@@ -307,7 +307,7 @@ fn a_run_with_one_mode_renders_one_panel_per_chart() {
     }
     let md = run.read("report.md");
     assert!(
-        md.contains("## cluster\n"),
+        md.contains("## Cluster\n"),
         "comparison heading names the one mode"
     );
     assert!(

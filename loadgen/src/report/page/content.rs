@@ -16,7 +16,10 @@ const MAX_EVENT_ROWS: usize = 60;
 pub fn build(run: &RunData, facts: &[ModeFacts], charts: &[ChartFile]) -> Vec<Block> {
     let mut out = vec![intro(run)];
     out.extend(gate_verdict(run));
-    out.push(Block::Heading(2, run.mode_names().join(" against ")));
+    out.push(Block::Heading(
+        2,
+        capitalised(&run.mode_names().join(" against ")),
+    ));
     out.push(Block::Table(comparison(facts)));
     out.push(Block::Heading(3, "How these numbers are computed".into()));
     let mut defs: Vec<(String, Vec<Span>)> = compare::DEFINITIONS
@@ -73,6 +76,14 @@ pub fn build(run: &RunData, facts: &[ModeFacts], charts: &[ChartFile]) -> Vec<Bl
             .into(),
     )]));
     out
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 pub(super) fn text(s: impl Into<String>) -> Span {
