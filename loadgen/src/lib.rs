@@ -7,7 +7,8 @@
 //! folder; `progress` draws the live line; `limits` measures and raises process
 //! limits. Around the load: `chaos` acts on the server and `watcher` (over `procs`)
 //! observes it, both logging to `events`; `invariants` checks the shop after a mode
-//! and `threshold` judges the run for the CI gate.
+//! and `threshold` judges the run for the CI gate. `report` renders a run folder
+//! into charts and pages from its CSV files alone.
 
 pub mod arrivals;
 pub mod chaos;
@@ -22,6 +23,7 @@ pub mod output;
 pub mod procs;
 pub mod progress;
 pub mod recorder;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod shard;
