@@ -24,7 +24,7 @@ pub enum WorkerSet {
     Itself,
 }
 
-/// What the watcher measured over its whole life.
+/// What the server cost while the watcher watched.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ServerCost {
     pub cpu_seconds: f64,
@@ -52,6 +52,10 @@ struct State {
     /// Workers alive at the last sample: pid -> start time.
     workers: HashMap<i32, u64>,
     peak_rss_kb: u64,
+    /// Workers alive at the last sample of each second since the log's start.
+    per_second: Vec<u32>,
+    /// CPU ticks the server had already used when watching began (its boot).
+    baseline_ticks: u64,
 }
 
 impl Watcher {
@@ -63,8 +67,13 @@ impl Watcher {
             stop: AtomicBool::new(false),
             state: Mutex::new(State::default()),
         });
-        // Take the first sample before returning, so `live_workers` is right from t = 0.
+        // Take the first sample before returning, so `live_workers` is right from t = 0;
+        // what the server spent before it (booting) is not the load's cost.
         sample(&shared, set, &events);
+        {
+            let mut state = lock(&shared.state);
+            state.baseline_ticks = state.cpu.values().sum();
+        }
         let thread_shared = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name("proc-watcher".into())
@@ -91,6 +100,12 @@ impl Watcher {
         self.shared.live.load(Ordering::Relaxed)
     }
 
+    /// Workers alive at the end of each second since the event log's start (the
+    /// `live_workers` column).
+    pub fn live_per_second(&self) -> Vec<u32> {
+        lock(&self.shared.state).per_second.clone()
+    }
+
     /// Stops sampling (for good) and returns what the server cost.
     pub fn stop(&self) -> ServerCost {
         self.shared.stop.store(true, Ordering::Relaxed);
@@ -100,7 +115,13 @@ impl Watcher {
         }
         let state = lock(&self.shared.state);
         ServerCost {
-            cpu_seconds: procs::ticks_to_seconds(state.cpu.values().sum()),
+            cpu_seconds: procs::ticks_to_seconds(
+                state
+                    .cpu
+                    .values()
+                    .sum::<u64>()
+                    .saturating_sub(state.baseline_ticks),
+            ),
             peak_rss_kb: state.peak_rss_kb,
         }
     }
@@ -177,8 +198,18 @@ fn sample(shared: &Shared, set: WorkerSet, events: &EventLog) {
         };
         events.record(Kind::WorkerExited, pid, detail);
     }
-    shared.live.store(now.len() as u32, Ordering::Relaxed);
+    let live = now.len() as u32;
+    shared.live.store(live, Ordering::Relaxed);
     state.workers = now;
+    if let Some(since) = std::time::Instant::now().checked_duration_since(events.start()) {
+        let second = since.as_secs() as usize;
+        // A second with no sample of its own (a stalled machine) keeps the last value.
+        let last = state.per_second.last().copied().unwrap_or(live);
+        if state.per_second.len() <= second {
+            state.per_second.resize(second + 1, last);
+        }
+        state.per_second[second] = live;
+    }
 }
 
 /// Describes a worker that left the set without being seen as a zombie.
