@@ -68,7 +68,7 @@ pub fn run_cluster(cfg: ClusterConfig) -> anyhow::Result<ExitCode> {
             .context("writing the pidfile")?;
         log_event!(
             ROLE,
-            "listening on {addr}: {} workers from {} (version {}, db {}, open-file limit {nofile})",
+            "listening on {addr} (master of {} workers started from {}; version {}, db {}, open-file limit {nofile})",
             cfg.workers,
             program.display(),
             cfg.serve.version_tag,
