@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,6 +37,7 @@ pub struct App {
     pub checkout_io: Duration,
     pid_header: HeaderValue,
     version_header: HeaderValue,
+    draining: AtomicBool,
 }
 
 impl App {
@@ -51,7 +53,14 @@ impl App {
             version_header,
             checkout_cpu,
             checkout_io,
+            draining: AtomicBool::new(false),
         }
+    }
+
+    /// From now on every response says `Connection: close`, so a client learns from
+    /// its next answer that the connection ends, instead of finding it closed.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 }
 
@@ -64,6 +73,9 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Reply, Infa
     let headers = reply.headers_mut();
     headers.insert("x-worker-pid", app.pid_header.clone());
     headers.insert("x-server-version", app.version_header.clone());
+    if app.draining.load(Ordering::Relaxed) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     Ok(reply)
 }
 

@@ -101,7 +101,6 @@ pub struct Seed {
 }
 
 /// Everything the cluster master needs.
-#[allow(dead_code)] // cluster mode, next commit
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
     pub listen: SocketAddr,
@@ -114,7 +113,6 @@ pub struct ClusterConfig {
 }
 
 /// What this invocation runs, decided once from the flags.
-#[allow(dead_code)] // cluster mode, next commit
 #[derive(Debug, Clone)]
 pub enum Plan {
     Single {

@@ -1,9 +1,12 @@
 //! Serving HTTP/1.1 on a listener until told to drain, then draining: the accept loop,
 //! per-connection settings (keep-alive, header read timeout), back-off when accept
 //! runs out of file descriptors, and the drain itself. Drain order: stop accepting
-//! (after taking the connections already queued for us), disable keep-alive on every
-//! connection (idle ones close at once, busy ones answer with `Connection: close`),
-//! then wait for the last one, up to the drain timeout. Routing is [`crate::api`].
+//! (after taking the connections already queued for us); answer everything with
+//! `Connection: close` and give idle keep-alive connections a short grace to send one
+//! last request (a client whose idle connection is closed under it may have a request
+//! on the wire); then disable keep-alive everywhere (idle connections close, busy
+//! ones finish their response) and wait for the last one, up to the drain timeout.
+//! Routing is [`crate::api`].
 
 use std::io;
 use std::sync::Arc;
@@ -19,6 +22,9 @@ use crate::api::{self, App};
 
 /// How long accept waits after running out of file descriptors before trying again.
 const FD_BACKOFF: Duration = Duration::from_millis(50);
+/// How long idle keep-alive connections may still send a last request after the
+/// drain began (answered with `Connection: close`) before they are closed.
+const IDLE_GRACE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -93,7 +99,12 @@ pub async fn serve(
             biased;
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => connections.serve(stream),
+                Ok((stream, _)) => {
+                    connections.serve(stream);
+                    // Serve what we took before taking more: with several workers
+                    // on one accept queue, the others get their share of a burst.
+                    tokio::task::yield_now().await;
+                }
                 Err(error) => on_accept_error(&error, &mut fd_warning, role).await,
             },
         }
@@ -107,8 +118,15 @@ pub async fn serve(
         role,
         "draining: stopped accepting ({swept} queued connections taken), {open} connections open"
     );
+    let began = Instant::now();
+    connections.app.start_draining();
+    let grace = IDLE_GRACE.min(timeouts.drain);
+    while connections.open.load(Ordering::Relaxed) > 0 && began.elapsed() < grace {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let Connections { graceful, open, .. } = connections;
-    match tokio::time::timeout(timeouts.drain, graceful.shutdown()).await {
+    let left = timeouts.drain.saturating_sub(began.elapsed());
+    match tokio::time::timeout(left, graceful.shutdown()).await {
         Ok(()) => DrainOutcome::Clean,
         Err(_) => DrainOutcome::TimedOut {
             open: open.load(Ordering::Relaxed),

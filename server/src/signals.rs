@@ -35,7 +35,6 @@ impl DrainSignals {
     }
 }
 
-#[allow(dead_code)] // cluster mode, next commit
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MasterSignal {
     Restart(&'static str),
@@ -44,7 +43,6 @@ pub enum MasterSignal {
 
 /// The master's signals: SIGTERM per `--sigterm`, SIGHUP restarts, SIGINT and
 /// SIGQUIT stop.
-#[allow(dead_code)] // cluster mode, next commit
 pub struct MasterSignals {
     sigterm: SigtermAction,
     term: Signal,
@@ -53,7 +51,6 @@ pub struct MasterSignals {
     quit: Signal,
 }
 
-#[allow(dead_code)] // cluster mode, next commit
 impl MasterSignals {
     pub fn install(sigterm: SigtermAction) -> io::Result<MasterSignals> {
         Ok(MasterSignals {

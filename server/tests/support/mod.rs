@@ -353,3 +353,325 @@ pub fn raw_exchange(addr: SocketAddr, request: &[u8], within: Duration) -> Strin
     let _ = stream.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Starts a cluster master (`--mode cluster`) with `extra` flags through `program`
+/// and waits until its first workers are all ready.
+pub async fn start_cluster(program: &Path, dir: &TempDir, extra: &[&str]) -> Server {
+    let db = dir.file("shop.db");
+    let pidfile = dir.file("master.pid");
+    let mut args = vec![
+        "--mode",
+        "cluster",
+        "--db",
+        db.to_str().expect("utf-8 path"),
+        "--pidfile",
+        pidfile.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let server = Server::start_program(program, &args).await;
+    server.log.wait_for("workers ready", WAIT).await;
+    server
+}
+
+/// Ready worker PIDs according to the master's log, replayed line by line; returns
+/// the smallest number of ready workers seen after the first "all N workers ready".
+pub fn min_ready_in_log(lines: &[String]) -> usize {
+    let mut ready = std::collections::BTreeSet::new();
+    let mut serving = false;
+    let mut min = usize::MAX;
+    for line in lines.iter().filter(|l| l.contains(" master: ")) {
+        let pid = line
+            .split(" pid ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if line.contains(" ready (") {
+                ready.insert(pid);
+            } else if line.contains(" draining (SIGTERM)")
+                || line.contains(" exited ")
+                || line.contains(" killed (SIGKILL)")
+            {
+                ready.remove(&pid);
+            }
+        }
+        if line.contains("workers ready") {
+            serving = true;
+        }
+        if serving {
+            min = min.min(ready.len());
+        }
+    }
+    min
+}
+
+/// Totals of a load run, shared by its client tasks.
+#[derive(Debug, Default)]
+pub struct LoadStats {
+    pub requests: u64,
+    pub attempts: u64,
+    pub failed: u64,
+    pub server_errors: u64,
+    pub statuses: std::collections::BTreeMap<u16, u64>,
+    pub confirmed_orders: Vec<i64>,
+    pub errors: Vec<String>,
+    /// Per client: the worker PIDs its answers came from, in order (deduplicated).
+    pub pids_by_client: Vec<Vec<u32>>,
+    /// Per client: attempts that got no response, with the PID its previous answer
+    /// came from.
+    pub no_response_after_pid: Vec<Vec<u32>>,
+}
+
+/// A response (status, X-Worker-Pid, JSON), or the last error after `tries` attempts
+/// that got no response. Like a well-behaved client, it retries only requests that
+/// are safe to repeat (GET, or POST with an Idempotency-Key), and only when no
+/// response arrived.
+pub async fn retrying(
+    build: impl Fn() -> reqwest::RequestBuilder,
+    tries: u32,
+    attempts: &mut u64,
+) -> Result<(u16, u32, serde_json::Value), String> {
+    let mut last = String::new();
+    for attempt in 0..tries {
+        *attempts += 1;
+        match build().send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let pid = resp
+                    .headers()
+                    .get("x-worker-pid")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                match resp.bytes().await {
+                    Ok(body) => {
+                        let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                        return Ok((status, pid, json));
+                    }
+                    Err(e) => last = format!("body: {e:?}"),
+                }
+            }
+            Err(e) => last = format!("{e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt + 1))).await;
+    }
+    Err(last)
+}
+
+/// One simulated user: one keep-alive connection, requests in sequence.
+struct LoadClient {
+    http: reqwest::Client,
+    base: String,
+    no: usize,
+    last_pid: u32,
+    stats: Arc<Mutex<LoadStats>>,
+}
+
+impl LoadClient {
+    /// One request (retried as [`retrying`] says), recorded in the stats.
+    async fn call(
+        &mut self,
+        post: Option<(String, serde_json::Value)>,
+        path: &str,
+    ) -> Option<(u16, serde_json::Value)> {
+        let url = format!("{}{path}", self.base);
+        let mut attempts = 0;
+        let result = retrying(
+            || match &post {
+                None => self.http.get(&url),
+                Some((key, body)) => self
+                    .http
+                    .post(&url)
+                    .header("Idempotency-Key", key.as_str())
+                    .json(body),
+            },
+            5,
+            &mut attempts,
+        )
+        .await;
+        let missed = attempts as usize - usize::from(result.is_ok());
+        let mut s = self.stats.lock().expect("stats");
+        s.requests += 1;
+        s.attempts += attempts;
+        let no = self.no;
+        s.no_response_after_pid[no].extend(std::iter::repeat_n(self.last_pid, missed));
+        match result {
+            Ok((status, pid, json)) => {
+                *s.statuses.entry(status).or_default() += 1;
+                if status >= 500 {
+                    s.server_errors += 1;
+                    s.errors.push(format!("{path}: {status} {json}"));
+                }
+                if s.pids_by_client[no].last() != Some(&pid) {
+                    s.pids_by_client[no].push(pid);
+                }
+                self.last_pid = pid;
+                Some((status, json))
+            }
+            Err(e) => {
+                s.failed += 1;
+                s.errors
+                    .push(format!("{path}: no response after retries: {e}"));
+                None
+            }
+        }
+    }
+
+    /// A product view; every fifth round also a cart, an item and a checkout.
+    async fn round(&mut self, round: u64) {
+        let product = 1 + (round * 7 + self.no as u64) % 20;
+        self.call(None, &format!("/products/{product}")).await;
+        if round % 5 != 0 {
+            return;
+        }
+        let key = format!("load-{}-{round}", self.no);
+        let created = self
+            .call(
+                Some((format!("{key}-cart"), serde_json::json!({}))),
+                "/carts",
+            )
+            .await;
+        let Some(cart_id) = created.and_then(|(_, j)| j["cart_id"].as_i64()) else {
+            return;
+        };
+        let item = serde_json::json!({"product_id": product, "quantity": 1});
+        self.call(
+            Some((format!("{key}-item"), item)),
+            &format!("/carts/{cart_id}/items"),
+        )
+        .await;
+        let body = serde_json::json!({"cart_id": cart_id});
+        if let Some((201, json)) = self
+            .call(Some((format!("{key}-checkout"), body)), "/checkout")
+            .await
+        {
+            if let Some(order) = json["order_id"].as_i64() {
+                self.stats
+                    .lock()
+                    .expect("stats")
+                    .confirmed_orders
+                    .push(order);
+            }
+        }
+    }
+}
+
+/// Runs `clients` keep-alive clients until `stop` is set (or `max` has passed):
+/// product views and, every fifth round, a cart + item + checkout journey, every
+/// POST with an Idempotency-Key, retried when no response arrived.
+pub async fn keep_alive_load(
+    addr: SocketAddr,
+    clients: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    max: Duration,
+) -> LoadStats {
+    use std::sync::atomic::Ordering;
+    let stats = Arc::new(Mutex::new(LoadStats {
+        pids_by_client: vec![Vec::new(); clients],
+        no_response_after_pid: vec![Vec::new(); clients],
+        ..LoadStats::default()
+    }));
+    let deadline = Instant::now() + max;
+    let mut tasks = tokio::task::JoinSet::new();
+    for no in 0..clients {
+        let stop = Arc::clone(&stop);
+        let mut client = LoadClient {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            base: format!("http://{addr}"),
+            no,
+            last_pid: 0,
+            stats: Arc::clone(&stats),
+        };
+        tasks.spawn(async move {
+            let mut round = 0;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                round += 1;
+                client.round(round).await;
+            }
+        });
+    }
+    tasks.join_all().await;
+    Arc::try_unwrap(stats)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .expect("all client tasks done")
+}
+
+/// One raw keep-alive HTTP/1.1 connection, so a test knows exactly which connection
+/// each request used (a pooled client would quietly open another).
+pub struct KeepAlive {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// A raw response: status, X-Worker-Pid, whether it said `Connection: close`.
+#[derive(Debug, Clone, Copy)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub pid: u32,
+    pub close: bool,
+}
+
+impl KeepAlive {
+    pub fn connect(addr: SocketAddr) -> std::io::Result<KeepAlive> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(WAIT))?;
+        stream.set_nodelay(true)?;
+        Ok(KeepAlive {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    pub fn get(&mut self, path: &str) -> std::io::Result<RawAnswer> {
+        use std::io::{Error, ErrorKind};
+        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n");
+        self.stream.write_all(request.as_bytes())?;
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "closed before a response",
+                ));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+        };
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let length: usize = header("content-length:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while self.buf.len() < head_end + length {
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(Error::new(ErrorKind::UnexpectedEof, "closed inside a body"));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        self.buf.drain(..head_end + length);
+        Ok(RawAnswer {
+            status,
+            pid: header("x-worker-pid:")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            close: header("connection:").is_some_and(|v| v == "close"),
+        })
+    }
+}
