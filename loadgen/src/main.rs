@@ -17,6 +17,9 @@ use std::time::Duration;
     about = "Replays a scenario against a server and records honest latency and drop counts"
 )]
 struct Cli {
+    /// Runtime threads per loadgen process (default: one per CPU; or LOADGEN_THREADS).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Cmd,
 }
