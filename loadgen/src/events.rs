@@ -86,13 +86,38 @@ impl EventSink {
         });
     }
 
-    /// Moves a finished mode's log into the sink.
+    /// Moves a finished mode's log into the sink, naming the cause of exits the
+    /// watcher saw without a status (the master reaped them first) when the harness
+    /// itself had just signalled that process.
     pub fn extend(&mut self, log: &EventLog) {
-        self.events.extend(log.snapshot());
+        let mut events = log.snapshot();
+        attribute_exits(&mut events);
+        self.events.extend(events);
     }
 
     pub fn of_mode<'a>(&'a self, mode: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
         self.events.iter().filter(move |e| e.mode == mode)
+    }
+}
+
+/// What the watcher writes when a worker's status was reaped before it could look.
+pub const STATUS_REAPED: &str = "exited (status reaped by its parent)";
+
+/// Gives an exit without a status the signal of the kill that preceded it.
+fn attribute_exits(events: &mut [Event]) {
+    for i in 0..events.len() {
+        if events[i].kind != Kind::WorkerExited || events[i].detail != STATUS_REAPED {
+            continue;
+        }
+        let pid = events[i].pid;
+        let kill = events[..i]
+            .iter()
+            .rev()
+            .find(|e| e.kind == Kind::Kill && e.pid == pid)
+            .map(|e| e.detail.clone());
+        if let Some(signal) = kill {
+            events[i].detail = format!("after {signal} sent by loadgen");
+        }
     }
 }
 
@@ -177,9 +202,27 @@ mod tests {
         assert_eq!(events[1].pid, 7);
         assert_eq!(events[1].mode, "cluster");
         assert_eq!(log.last().map(|e| e.kind), Some(Kind::Kill));
+        log.record_at(
+            start + Duration::from_millis(310),
+            Kind::WorkerExited,
+            7,
+            STATUS_REAPED,
+        );
+        log.record_at(
+            start + Duration::from_millis(320),
+            Kind::WorkerExited,
+            8,
+            STATUS_REAPED,
+        );
         let mut sink = EventSink::default();
         sink.extend(&log);
-        assert_eq!(sink.of_mode("cluster").count(), 2);
+        assert_eq!(sink.of_mode("cluster").count(), 4);
+        let exits: Vec<&str> = sink
+            .of_mode("cluster")
+            .filter(|e| e.kind == Kind::WorkerExited)
+            .map(|e| e.detail.as_str())
+            .collect();
+        assert_eq!(exits, ["after SIGKILL sent by loadgen", STATUS_REAPED]);
         assert_eq!(sink.of_mode("single").count(), 0);
     }
 }

@@ -221,7 +221,7 @@ fn exit_detail(pid: i32) -> String {
             .unwrap_or_else(|| "exited".to_string()),
         Ok(Some(stat)) => format!("left its parent, still running under ppid {}", stat.ppid),
         // Its parent reaped it between two samples: the status went with it.
-        _ => "exited (status reaped by its parent)".to_string(),
+        _ => crate::events::STATUS_REAPED.to_string(),
     }
 }
 
