@@ -15,6 +15,7 @@ pub mod chaos;
 pub mod conn;
 pub mod engine;
 pub mod events;
+pub mod gate;
 pub mod invariants;
 pub mod journey;
 pub mod limits;

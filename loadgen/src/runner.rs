@@ -9,14 +9,17 @@ use crate::arrivals::{Profile, Shard};
 use crate::chaos::{self, ChaosRun, ServerControl};
 use crate::engine::{self, EnginePlan};
 use crate::events::{EventLog, EventSink};
+use crate::gate::{self, RunMetrics};
 use crate::invariants::{self, AuditPaths};
 use crate::limits;
 use crate::output;
 use crate::progress::Progress;
+use crate::report;
 use crate::scenario::{Loaded, Mode};
 use crate::shard::{self, Workers};
 use crate::snapshot::Message;
 use crate::target::Server;
+use crate::threshold::{Threshold, Verdict};
 use crate::timeline::ModeData;
 use crate::watcher::Watcher;
 use std::path::PathBuf;
@@ -46,6 +49,12 @@ pub struct RunResult {
     pub dir: PathBuf,
     pub interrupted: bool,
     pub modes: Vec<ModeData>,
+    /// The thresholds' verdicts (empty when the scenario has none).
+    pub verdicts: Vec<Verdict>,
+    /// The abort-on-fail threshold that stopped the run early, if one did.
+    pub aborted_by: Option<String>,
+    /// Why the report pages could not be rendered (the CSV files are written).
+    pub report_error: Option<String>,
 }
 
 pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
@@ -89,6 +98,8 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
     let mut done: Vec<ModeData> = Vec::new();
     let mut events = EventSink::default();
     let mut interrupted = false;
+    let thresholds = gate::thresholds(s);
+    let mut aborted_by = None;
     for mode in modes {
         let mut server = Server::start(mode, &dir, opts.allow_remote)
             .await
@@ -128,10 +139,14 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
             nonce,
             stop_rx.clone(),
             &mut events,
+            &thresholds,
         )
         .await;
         let data = match data {
-            Ok(data) => data,
+            Ok((data, breached)) => {
+                aborted_by = breached;
+                data
+            }
             Err(e) => {
                 server
                     .stop(&s.target.stop_signal, s.target.stop_timeout.0)
@@ -146,15 +161,31 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
             .await;
         done.push(data);
         write(&dir, &done, &events)?;
-        if interrupted {
+        if interrupted || aborted_by.is_some() {
             break;
         }
     }
     write(&dir, &done, &events)?;
+    let verdicts = if s.thresholds.is_empty() {
+        Vec::new()
+    } else {
+        let metrics = RunMetrics {
+            modes: &done,
+            events: &events,
+        };
+        let verdicts = gate::evaluate(&thresholds, &metrics);
+        output::write_thresholds(&dir, &verdicts)
+            .map_err(|e| RunError::Harness(format!("cannot write {}: {e}", dir.display())))?;
+        verdicts
+    };
+    let report_error = report::render(&dir).err().map(|e| e.to_string());
     Ok(RunResult {
         dir,
         interrupted,
         modes: done,
+        verdicts,
+        aborted_by,
+        report_error,
     })
 }
 
@@ -170,7 +201,8 @@ async fn run_mode(
     nonce: u64,
     mut stop: watch::Receiver<bool>,
     sink: &mut EventSink,
-) -> Result<ModeData, RunError> {
+    thresholds: &[Threshold],
+) -> Result<(ModeData, Option<String>), RunError> {
     let s = &opts.loaded.scenario;
     let processes = s.load.users.div_ceil(s.load.users_per_process) as u32;
     let planned = Profile::from_scenario(&s.load.arrival)
@@ -225,6 +257,7 @@ async fn run_mode(
     }
     drop(tx);
     let mut stopping = false;
+    let mut breached: Option<String> = None;
     let timetable = chaos::plan(&chaos_rules(s), s.seed, &mode.name, s.load.max_duration.0);
     let (chaos_stop_tx, mut chaos_stop_rx) = watch::channel(false);
     let chaos_result = {
@@ -249,6 +282,15 @@ async fn run_mode(
                         let next = timetable.iter().find(|a| t0 + a.at > Instant::now());
                         progress.update(&data, events.last().as_ref(), next);
                         if data.all_finals_in() { break; }
+                        if breached.is_none() && !stopping {
+                            if let Some(t) = gate::breached_early(thresholds, &data, sink) {
+                                breached = Some(t.text.clone());
+                                stopping = true;
+                                progress.message(&format!("threshold breached, stopping: {}", t.text));
+                                let _ = local_stop_tx.send(true);
+                                if let Some(w) = workers.as_mut() { w.stop(); }
+                            }
+                        }
                     }
                     None => break,
                 },
@@ -292,7 +334,8 @@ async fn run_mode(
     }
     sink.extend(&events);
     chaos_result.map_err(|e| RunError::Harness(format!("mode {}: chaos: {e}", mode.name)))?;
-    if let (Some(paths), false) = (&s.invariants, stopping) {
+    let interrupted = stopping && breached.is_none();
+    if let (Some(paths), false) = (&s.invariants, interrupted) {
         let paths = AuditPaths {
             audit: paths.audit.clone(),
             order: paths.order.clone(),
@@ -302,7 +345,7 @@ async fn run_mode(
         let checked = invariants::check(&base, &paths, &data.fin.ledger).await;
         data.invariants = Some(checked.map_err(|e| e.to_string()));
     }
-    Ok(data)
+    Ok((data, breached))
 }
 
 /// How often the watcher looks at the server's processes.

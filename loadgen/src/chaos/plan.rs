@@ -43,6 +43,12 @@ pub enum When {
         from: Duration,
         until: Option<Duration>,
     },
+    /// Exactly `count` times, at uniformly random instants between `from` and `until`.
+    Count {
+        count: u32,
+        from: Duration,
+        until: Duration,
+    },
 }
 
 /// One `[[chaos]]` entry of a scenario, validated.
@@ -77,9 +83,16 @@ pub fn plan(rules: &[ChaosRule], seed: u64, mode: &str, length: Duration) -> Vec
                 until,
             } => {
                 let end = until.unwrap_or(length).min(length);
-                // Each rule gets its own stream, so adding a rule leaves the others' times.
-                let stream = seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                poisson_times(stream, *per_minute, *from, end)
+                poisson_times(stream_seed(seed, index), *per_minute, *from, end)
+            }
+            When::Count { count, from, until } => {
+                let mut rng = StdRng::seed_from_u64(stream_seed(seed, index));
+                let span = until.saturating_sub(*from).as_secs_f64();
+                let mut times: Vec<Duration> = (0..*count)
+                    .map(|_| *from + Duration::from_secs_f64(span * rng.random::<f64>()))
+                    .collect();
+                times.sort();
+                times
             }
         };
         actions.extend(
@@ -94,6 +107,11 @@ pub fn plan(rules: &[ChaosRule], seed: u64, mode: &str, length: Duration) -> Vec
     }
     actions.sort_by_key(|a| a.at);
     actions
+}
+
+/// Each rule draws from its own stream, so adding a rule leaves the others' times.
+fn stream_seed(seed: u64, rule: usize) -> u64 {
+    seed ^ (rule as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// Event times of a Poisson process of `per_minute` events a minute in `[from, until)`.
@@ -175,6 +193,27 @@ mod tests {
         let single = plan(&rules, 1, "single", Duration::from_secs(60));
         assert_eq!(single.len(), 1);
         assert_eq!(single[0].kind.name(), "pause");
+    }
+
+    #[test]
+    fn a_count_gives_exactly_that_many_seeded_times_in_the_window() {
+        let rule = ChaosRule {
+            kind: ActionKind::Kill {
+                signal: Signal::SIGKILL,
+            },
+            when: When::Count {
+                count: 2,
+                from: Duration::from_secs(8),
+                until: Duration::from_secs(20),
+            },
+            modes: Vec::new(),
+        };
+        let rules = [rule];
+        let first = plan(&rules, 3, "cluster", Duration::from_secs(60));
+        assert_eq!(first, plan(&rules, 3, "cluster", Duration::from_secs(60)));
+        assert_eq!(first.len(), 2);
+        let window = Duration::from_secs(8)..Duration::from_secs(20);
+        assert!(first.iter().all(|a| window.contains(&a.at)), "{first:?}");
     }
 
     #[test]

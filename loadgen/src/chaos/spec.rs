@@ -1,8 +1,10 @@
 //! From a scenario's `[[chaos]]` entry to a validated [`ChaosRule`]: which action, its
-//! signal, when it fires (fixed times or a rate), for which modes. Errors come back as
-//! (key, message) so the scenario loader can name the file and line.
+//! signal, when it fires (fixed times, a rate, or a count of random times), for which
+//! modes. Errors come back as (key, message) so the scenario loader can name the file
+//! and line.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
@@ -50,22 +52,27 @@ pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, S
     if spec.duration.is_some() && !matches!(kind, ActionKind::Pause { .. }) {
         return bad("duration", "only a pause has a `duration`".into());
     }
-    let when = match (&spec.at, spec.rate_per_min) {
-        (Some(_), Some(_)) => {
-            return bad(
-                "rate_per_min",
-                "give either `at` or `rate_per_min`, not both".into(),
-            );
+    // The window of random times: from `from` (default the start) to `until`.
+    let window = || -> Result<(Duration, Option<Duration>), (String, String)> {
+        let from = spec.from.map(|d| d.0).unwrap_or_default();
+        if spec.until.is_some_and(|until| until.0 <= from) {
+            return Err(("until".into(), "must be later than `from`".into()));
         }
-        (None, None) => {
+        Ok((from, spec.until.map(|d| d.0)))
+    };
+    let when = match (&spec.at, spec.rate_per_min, spec.count) {
+        (None, None, None) => {
             return bad(
                 "at",
-                "give `at` (a time or a list) or `rate_per_min`".into(),
+                "give `at` (a time or a list), `rate_per_min` or `count`".into(),
             );
         }
-        (Some(at), None) => {
+        (Some(at), None, None) => {
             if spec.from.is_some() || spec.until.is_some() {
-                return bad("from", "`from` and `until` go with `rate_per_min`".into());
+                return bad(
+                    "from",
+                    "`from` and `until` go with `rate_per_min` or `count`".into(),
+                );
             }
             let times = at.times();
             if times.is_empty() {
@@ -73,19 +80,37 @@ pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, S
             }
             When::At(times)
         }
-        (None, Some(rate)) => {
+        (None, Some(rate), None) => {
             if !rate.is_finite() || rate <= 0.0 {
                 return bad("rate_per_min", "must be a number above zero".into());
             }
-            let from = spec.from.map(|d| d.0).unwrap_or_default();
-            if spec.until.is_some_and(|until| until.0 <= from) {
-                return bad("until", "must be later than `from`".into());
-            }
+            let (from, until) = window()?;
             When::Rate {
                 per_minute: rate,
                 from,
-                until: spec.until.map(|d| d.0),
+                until,
             }
+        }
+        (None, None, Some(count)) => {
+            if count == 0 {
+                return bad("count", "must be at least 1".into());
+            }
+            let (from, until) = window()?;
+            let Some(until) = until else {
+                return bad("until", "`count` needs the window's end, `until`".into());
+            };
+            When::Count { count, from, until }
+        }
+        _ => {
+            let key = if spec.count.is_some() {
+                "count"
+            } else {
+                "rate_per_min"
+            };
+            return bad(
+                key,
+                "give only one of `at`, `rate_per_min` and `count`".into(),
+            );
         }
     };
     if let Some(unknown) = spec.modes.iter().find(|m| !modes.contains(m)) {

@@ -50,6 +50,9 @@ pub struct Chaos {
     pub at: Option<OneOrMany>,
     /// Random times instead: this many a minute on average (Poisson, seeded).
     pub rate_per_min: Option<f64>,
+    /// Or exactly this many times, at random (seeded) instants between `from` and
+    /// `until`.
+    pub count: Option<u32>,
     pub from: Option<Dur>,
     pub until: Option<Dur>,
     /// Deploy: default SIGTERM; kill: default SIGKILL.
@@ -227,15 +230,17 @@ pub struct Step {
     pub records: Option<String>,
 }
 
-/// A threshold as written: `"cluster.dropped == 0"` or `{ check = "...", abort = true }`.
+/// A threshold as written: `"cluster.dropped == 0"` or
+/// `{ check = "...", abort_on_fail = true }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Threshold {
     Plain(String),
     Full {
         check: String,
+        /// Stop the run as soon as the threshold is breached.
         #[serde(default)]
-        abort: bool,
+        abort_on_fail: bool,
     },
 }
 
@@ -337,5 +342,15 @@ impl Threshold {
             Threshold::Plain(s) => s,
             Threshold::Full { check, .. } => check,
         }
+    }
+
+    pub fn abort(&self) -> bool {
+        matches!(
+            self,
+            Threshold::Full {
+                abort_on_fail: true,
+                ..
+            }
+        )
     }
 }
