@@ -39,7 +39,7 @@ pub fn mode_value(
         Some(name) => {
             let i = data.steps.iter().position(|s| s == name)?;
             (
-                data.step_counts.get(i)?.clone(),
+                *data.step_counts.get(i)?,
                 data.fin.step_hists.get(i)?.clone(),
             )
         }
