@@ -63,6 +63,7 @@ async fn a_master_and_two_workers_that_alone_serve() {
     assert_eq!(kids.len(), 2, "expected 2 workers, found children {kids:?}");
 
     let mut seen = BTreeSet::new();
+    let mut sequence = Vec::new();
     for _ in 0..40 {
         // A fresh connection each time, so both workers get a chance.
         let c = reqwest::Client::builder()
@@ -77,8 +78,28 @@ async fn a_master_and_two_workers_that_alone_serve() {
         );
         assert_ne!(pid, server.pid, "the master must never serve");
         seen.insert(pid);
+        sequence.push(pid);
     }
-    eprintln!("workers that answered 40 fresh connections: {seen:?}");
+    eprintln!("40 connections in a row went to {sequence:?}");
+    assert_eq!(
+        seen, kids,
+        "40 connections one after another reach both workers"
+    );
+
+    // A burst of keep-alive connections is shared, not taken by one worker.
+    let conns: Vec<KeepAlive> = (0..32)
+        .map(|_| KeepAlive::connect(server.addr).expect("connect"))
+        .collect();
+    let mut per_worker = std::collections::BTreeMap::<u32, usize>::new();
+    for mut conn in conns {
+        let answer = conn.get("/healthz").expect("answer");
+        *per_worker.entry(answer.pid).or_default() += 1;
+    }
+    eprintln!("32 simultaneous connections per worker: {per_worker:?}");
+    assert!(
+        per_worker.len() == 2 && per_worker.values().all(|&n| n >= 4),
+        "expected both workers to hold at least 4 of 32 connections, got {per_worker:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,6 +467,26 @@ async fn sigint_stops_everything_and_sigkill_of_the_master_takes_the_workers() {
         !dir.file("master.pid").exists(),
         "pidfile removed on a clean stop"
     );
+
+    // --sigterm shutdown: SIGTERM is a graceful stop, for orchestrators.
+    let dir3 = TempDir::new("cluster-sigterm-shutdown");
+    let mut server = start_cluster(
+        Path::new(BIN),
+        &dir3,
+        &["--workers", "2", "--sigterm", "shutdown"],
+    )
+    .await;
+    let kids = workers(&server);
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(WAIT).await;
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "master exit after SIGTERM with --sigterm shutdown"
+    );
+    assert_eq!(server.log.count("rollout started"), 0);
+    let left: Vec<u32> = kids.iter().copied().filter(|&p| alive(p)).collect();
+    assert!(left.is_empty(), "workers left: {left:?}");
 
     let dir2 = TempDir::new("cluster-kill-master");
     let mut server = start_cluster(Path::new(BIN), &dir2, &["--workers", "2"]).await;
