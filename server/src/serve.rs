@@ -39,7 +39,7 @@ pub fn run_single(
     let rt = sys::runtime(cfg.threads).context("starting the event loop")?;
     let code = rt.block_on(async {
         let signals = DrainSignals::install().context("installing signal handlers")?;
-        let db = Db::open(&cfg.db, cfg.seed)
+        let db = Db::open(&cfg.db, cfg.seed, true)
             .with_context(|| format!("opening database {}", cfg.db.display()))?;
         let listener = sys::bind(listen).with_context(|| format!("listening on {listen}"))?;
         let _pidfile = pidfile
@@ -69,7 +69,8 @@ pub fn run_worker(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
     let rt = sys::runtime(cfg.threads).context("starting the event loop")?;
     let code = rt.block_on(async {
         let signals = DrainSignals::install().context("installing signal handlers")?;
-        let db = Db::open(&cfg.db, cfg.seed)
+        // The master checkpoints the WAL for all workers.
+        let db = Db::open(&cfg.db, cfg.seed, false)
             .with_context(|| format!("opening database {}", cfg.db.display()))?;
         let acceptor =
             SharedAcceptor::start(listener, ROLE).context("starting the accept thread")?;
