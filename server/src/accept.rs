@@ -24,6 +24,7 @@ use crate::http::RateLimit;
 
 const WAKE_SIGNAL: libc::c_int = libc::SIGUSR1;
 const FD_BACKOFF: Duration = Duration::from_millis(50);
+const BURST_PAUSE: Duration = Duration::from_micros(50);
 
 pub struct SharedAcceptor {
     streams: mpsc::Receiver<TcpStream>,
@@ -131,6 +132,9 @@ fn accept_loop(
             if tx.blocking_send(stream).is_err() {
                 return; // the event loop is gone
             }
+            // Let the other workers' accept threads, woken for the same burst, take
+            // the next ones.
+            std::thread::sleep(BURST_PAUSE);
             continue;
         }
         let error = io::Error::last_os_error();
