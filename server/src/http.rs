@@ -1,7 +1,8 @@
 //! Serving HTTP/1.1 connections until told to drain, then draining: the accept loop,
 //! per-connection settings (keep-alive, header read timeout), back-off when accept
 //! runs out of file descriptors, and the drain itself. Drain order: stop accepting
-//! (after taking the connections already queued for us); answer everything with
+//! (single mode first takes what is already queued and closes the socket; a worker
+//! stops its accept thread and leaves the shared queue to the others); answer everything with
 //! `Connection: close` and give idle keep-alive connections a short grace to send one
 //! last request (a client whose idle connection is closed under it may have a request
 //! on the wire); then disable keep-alive everywhere (idle connections close, busy

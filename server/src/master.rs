@@ -1,5 +1,6 @@
-//! The cluster master's process layer: binds the socket once, prepares the database,
-//! writes the pidfile, then runs the loop that feeds the [`Supervisor`] with events
+//! The cluster master's process layer: binds the socket once, prepares the database
+//! (and checkpoints its WAL on a thread of its own, for all workers), writes the
+//! pidfile, then runs the loop that feeds the [`Supervisor`] with events
 //! (signals, worker reports, timers) and carries out its actions (spawn, SIGTERM,
 //! SIGKILL, timers, exit). It never serves HTTP. Decisions live in the supervisor;
 //! this file only translates between them and the operating system, and logs.
