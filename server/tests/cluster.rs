@@ -319,3 +319,32 @@ async fn sigint_stops_everything_and_sigkill_of_the_master_takes_the_workers() {
         "workers must be gone within 1 s of the master's SIGKILL, took {gone_after:?}"
     );
 }
+
+#[tokio::test]
+async fn a_replacement_that_never_gets_ready_aborts_at_the_boot_timeout() {
+    let dir = TempDir::new("cluster-boot-timeout");
+    let current = dir.file("current");
+    swap_link(&dir, &current, Path::new(BIN));
+    let server = start_cluster(&current, &dir, &["--workers", "2", "--boot-timeout", "1s"]).await;
+    let first = workers(&server);
+    // A build that starts but never reports ready (no listening socket use at all).
+    let hangs = script(&dir, "hangs.sh", "exec sleep 60");
+    swap_link(&dir, &current, &hangs);
+    server.signal(Signal::SIGTERM);
+    server
+        .log
+        .wait_for("not ready within the boot timeout: killing it", WAIT)
+        .await;
+    server.log.wait_for("rollout aborted", WAIT).await;
+    let deadline = Instant::now() + WAIT;
+    while workers(&server) != first && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        workers(&server),
+        first,
+        "the hung replacement is gone, the old workers stay"
+    );
+    let answer = get(&client(), &server, "/healthz").await;
+    assert_eq!(answer.status, 200);
+}
