@@ -21,9 +21,13 @@ pub struct Db {
 
 impl Db {
     /// Opens the store on the calling thread (so that errors surface at start-up),
-    /// then hands it to the database thread.
-    pub fn open(path: &Path, seed: Seed) -> Result<Db, StoreError> {
+    /// then hands it to the database thread. `auto_checkpoint: false` leaves WAL
+    /// checkpoints to someone else (the cluster master).
+    pub fn open(path: &Path, seed: Seed, auto_checkpoint: bool) -> Result<Db, StoreError> {
         let mut store = Store::open(path, seed)?;
+        if !auto_checkpoint {
+            store.disable_auto_checkpoint()?;
+        }
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("db".to_owned())

@@ -1,7 +1,8 @@
-//! Serving HTTP/1.1 on a listener until told to drain, then draining: the accept loop,
+//! Serving HTTP/1.1 connections until told to drain, then draining: the accept loop,
 //! per-connection settings (keep-alive, header read timeout), back-off when accept
 //! runs out of file descriptors, and the drain itself. Drain order: stop accepting
-//! (after taking the connections already queued for us); answer everything with
+//! (single mode first takes what is already queued and closes the socket; a worker
+//! stops its accept thread and leaves the shared queue to the others); answer everything with
 //! `Connection: close` and give idle keep-alive connections a short grace to send one
 //! last request (a client whose idle connection is closed under it may have a request
 //! on the wire); then disable keep-alive everywhere (idle connections close, busy
@@ -18,6 +19,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::accept::SharedAcceptor;
 use crate::api::{self, App};
 
 /// How long accept waits after running out of file descriptors before trying again.
@@ -82,10 +84,21 @@ impl Connections {
     }
 }
 
-/// Serves `listener` until `stop` completes, then drains. `role` names the process
-/// in log lines.
+/// Where connections come from.
+pub enum Source {
+    /// A socket this process owns (single mode), accepted on the event loop. At drain
+    /// its queue is swept and it is closed: new connections are refused.
+    Own(TcpListener),
+    /// The cluster's shared socket, accepted by a blocked thread (fair across
+    /// workers). At drain this worker stops taking connections; the queue stays for
+    /// the others.
+    Shared(SharedAcceptor),
+}
+
+/// Serves connections from `source` until `stop` completes, then drains. `role`
+/// names the process in log lines.
 pub async fn serve(
-    listener: TcpListener,
+    source: Source,
     app: Arc<App>,
     stop: impl Future<Output = ()>,
     timeouts: Timeouts,
@@ -94,25 +107,43 @@ pub async fn serve(
     let connections = Connections::new(app, timeouts.header);
     let mut fd_warning = RateLimit::new(Duration::from_secs(1));
     tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.serve(stream);
-                    // Serve what we took before taking more: with several workers
-                    // on one accept queue, the others get their share of a burst.
-                    tokio::task::yield_now().await;
+    let swept = match source {
+        Source::Own(listener) => {
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut stop => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => connections.serve(stream),
+                        Err(error) => on_accept_error(&error, &mut fd_warning, role).await,
+                    },
                 }
-                Err(error) => on_accept_error(&error, &mut fd_warning, role).await,
-            },
+            }
+            // Take what the kernel already queued, then close the socket.
+            sweep_backlog(listener, &connections)
         }
-    }
-    // Take what the kernel already queued for us, then close our listening fd. In a
-    // cluster the socket stays open in the master and the other workers, which go on
-    // accepting; in single mode new connections are refused from here on.
-    let swept = sweep_backlog(listener, &connections);
+        Source::Shared(mut acceptor) => {
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut stop => break,
+                    accepted = acceptor.next() => match accepted {
+                        Some(stream) => serve_std(stream, &connections),
+                        None => {
+                            crate::log_event!(role, "the accept thread stopped: draining");
+                            break;
+                        }
+                    },
+                }
+            }
+            // Connections this worker accepted are served; the queue is left to the
+            // other workers (the socket stays open in them and in the master).
+            let left = acceptor.stop().await;
+            let taken = left.len();
+            left.into_iter().for_each(|s| serve_std(s, &connections));
+            taken
+        }
+    };
     let open = connections.open.load(Ordering::Relaxed);
     crate::log_event!(
         role,
@@ -141,15 +172,19 @@ fn sweep_backlog(listener: TcpListener, connections: &Connections) -> usize {
     };
     let mut swept = 0;
     while let Ok((stream, _)) = listener.accept() {
-        if stream.set_nonblocking(true).is_err() {
-            continue;
-        }
-        if let Ok(stream) = TcpStream::from_std(stream) {
-            connections.serve(stream);
+        if stream.set_nonblocking(true).is_ok() {
+            serve_std(stream, connections);
             swept += 1;
         }
     }
     swept
+}
+
+/// Serves a non-blocking std stream on the event loop.
+fn serve_std(stream: std::net::TcpStream, connections: &Connections) {
+    if let Ok(stream) = TcpStream::from_std(stream) {
+        connections.serve(stream);
+    }
 }
 
 async fn on_accept_error(error: &io::Error, warning: &mut RateLimit, role: &str) {
@@ -171,14 +206,14 @@ async fn on_accept_error(error: &io::Error, warning: &mut RateLimit, role: &str)
 }
 
 /// Lets a warning through at most once per period; counts the ones held back.
-struct RateLimit {
+pub struct RateLimit {
     period: Duration,
     last: Option<Instant>,
     suppressed: u64,
 }
 
 impl RateLimit {
-    fn new(period: Duration) -> RateLimit {
+    pub fn new(period: Duration) -> RateLimit {
         RateLimit {
             period,
             last: None,
@@ -187,7 +222,7 @@ impl RateLimit {
     }
 
     /// `Some(number held back since the last one)` when a warning may be logged now.
-    fn ready(&mut self) -> Option<u64> {
+    pub fn ready(&mut self) -> Option<u64> {
         let now = Instant::now();
         if self.last.is_some_and(|last| now - last < self.period) {
             self.suppressed += 1;

@@ -1,5 +1,6 @@
-//! The cluster master's process layer: binds the socket once, prepares the database,
-//! writes the pidfile, then runs the loop that feeds the [`Supervisor`] with events
+//! The cluster master's process layer: binds the socket once, prepares the database
+//! (and checkpoints its WAL on a thread of its own, for all workers), writes the
+//! pidfile, then runs the loop that feeds the [`Supervisor`] with events
 //! (signals, worker reports, timers) and carries out its actions (spawn, SIGTERM,
 //! SIGKILL, timers, exit). It never serves HTTP. Decisions live in the supervisor;
 //! this file only translates between them and the operating system, and logs.
@@ -50,11 +51,11 @@ pub fn run_cluster(cfg: ClusterConfig) -> anyhow::Result<ExitCode> {
     let rt = sys::runtime(1).context("starting the event loop")?;
     let code = rt.block_on(async {
         let signals = MasterSignals::install(cfg.sigterm).context("installing signal handlers")?;
-        // Create and seed the database once, before several workers open it.
-        drop(
-            Store::open(&cfg.serve.db, cfg.serve.seed)
-                .with_context(|| format!("opening database {}", cfg.serve.db.display()))?,
-        );
+        // Create and seed the database once, before several workers open it; then
+        // keep the connection to checkpoint the WAL for them.
+        let store = Store::open(&cfg.serve.db, cfg.serve.seed)
+            .with_context(|| format!("opening database {}", cfg.serve.db.display()))?;
+        spawn_checkpointer(store).context("starting the checkpoint thread")?;
         let listener =
             sys::bind(cfg.listen).with_context(|| format!("listening on {}", cfg.listen))?;
         let addr = listener.local_addr().context("reading the bound address")?;
@@ -79,6 +80,32 @@ pub fn run_cluster(cfg: ClusterConfig) -> anyhow::Result<ExitCode> {
     })?;
     rt.shutdown_timeout(Duration::from_millis(100));
     Ok(code)
+}
+
+/// How often the master checkpoints the workers' WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// WAL size (4 KiB pages) past which the checkpoint also restarts the WAL.
+const WAL_RESTART_FRAMES: i64 = 4096;
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] on its own thread (a checkpoint
+/// does I/O and fsyncs: never on the event loop). Lives as long as the master.
+fn spawn_checkpointer(store: Store) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("checkpoint".to_owned())
+        .spawn(move || {
+            let mut failures = 0u64;
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(error) = store.checkpoint(WAL_RESTART_FRAMES) {
+                    failures += 1;
+                    // A busy database is normal; say so now and then, not 4 times a second.
+                    if failures.is_power_of_two() {
+                        log_event!(ROLE, "WAL checkpoint failed ({failures} so far): {error}");
+                    }
+                }
+            }
+        })?;
+    Ok(())
 }
 
 struct Master {

@@ -1,6 +1,7 @@
 //! A serving process from start to exit: `single` mode (binds its own socket, writes
-//! the pidfile) and `worker` mode (inherits the socket on fd 3 from the master and
-//! reports ready on fd 4). Both open their own database connection, install the
+//! the pidfile) and `worker` mode (inherits the socket on fd 3 from the master,
+//! accepts from it with [`SharedAcceptor`], and reports ready on fd 4 once that
+//! accept thread runs). Both open their own database connection, install the
 //! drain signals, serve until one arrives, drain, and exit 0 (clean) or 1 (drain
 //! timeout). This is the process the cluster master starts as each worker.
 
@@ -13,12 +14,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use tokio::net::TcpListener;
 
+use crate::accept::SharedAcceptor;
 use crate::api::App;
 use crate::cli::ServeConfig;
 use crate::db::Db;
-use crate::http::{self, DrainOutcome, Timeouts};
+use crate::http::{self, DrainOutcome, Source, Timeouts};
 use crate::log_event;
 use crate::signals::DrainSignals;
 use crate::sys;
@@ -38,7 +39,7 @@ pub fn run_single(
     let rt = sys::runtime(cfg.threads).context("starting the event loop")?;
     let code = rt.block_on(async {
         let signals = DrainSignals::install().context("installing signal handlers")?;
-        let db = Db::open(&cfg.db, cfg.seed)
+        let db = Db::open(&cfg.db, cfg.seed, true)
             .with_context(|| format!("opening database {}", cfg.db.display()))?;
         let listener = sys::bind(listen).with_context(|| format!("listening on {listen}"))?;
         let _pidfile = pidfile
@@ -53,7 +54,8 @@ pub fn run_single(
             cfg.version_tag,
             cfg.db.display()
         );
-        Ok::<_, anyhow::Error>(serve_until_drained(listener, db, signals, &cfg, ROLE).await)
+        let source = Source::Own(listener);
+        Ok::<_, anyhow::Error>(serve_until_drained(source, db, signals, &cfg, ROLE).await)
     })?;
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     Ok(code)
@@ -67,19 +69,22 @@ pub fn run_worker(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
     let rt = sys::runtime(cfg.threads).context("starting the event loop")?;
     let code = rt.block_on(async {
         let signals = DrainSignals::install().context("installing signal handlers")?;
-        let db = Db::open(&cfg.db, cfg.seed)
+        // The master checkpoints the WAL for all workers.
+        let db = Db::open(&cfg.db, cfg.seed, false)
             .with_context(|| format!("opening database {}", cfg.db.display()))?;
-        let listener = TcpListener::from_std(listener).context("registering the listener")?;
+        let acceptor =
+            SharedAcceptor::start(listener, ROLE).context("starting the accept thread")?;
         report_ready(ready)?;
         log_event!(ROLE, "ready (version {})", cfg.version_tag);
-        Ok::<_, anyhow::Error>(serve_until_drained(listener, db, signals, &cfg, ROLE).await)
+        let source = Source::Shared(acceptor);
+        Ok::<_, anyhow::Error>(serve_until_drained(source, db, signals, &cfg, ROLE).await)
     })?;
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     Ok(code)
 }
 
 async fn serve_until_drained(
-    listener: TcpListener,
+    source: Source,
     db: Db,
     mut signals: DrainSignals,
     cfg: &ServeConfig,
@@ -99,7 +104,7 @@ async fn serve_until_drained(
         header: cfg.header_timeout,
         drain: cfg.drain_timeout,
     };
-    match http::serve(listener, app, stop, timeouts, role).await {
+    match http::serve(source, app, stop, timeouts, role).await {
         DrainOutcome::Clean => {
             log_event!(role, "drained: every connection finished, exiting 0");
             ExitCode::SUCCESS

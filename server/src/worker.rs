@@ -101,7 +101,12 @@ pub fn spawn(
     let ready_raw = ready_write.as_raw_fd();
     let master = std::process::id() as libc::pid_t;
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).kill_on_drop(false);
+    // Own process group: a terminal's Ctrl-C reaches the master only, which then
+    // drains the workers in order.
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(false)
+        .process_group(0);
     // SAFETY: the closure only makes async-signal-safe syscalls (see above).
     unsafe {
         cmd.pre_exec(move || place_fds_and_die_with_parent(listener, ready_raw, master));

@@ -163,12 +163,32 @@ async fn garbage_and_stalled_clients_never_kill_the_server() {
 
 #[tokio::test]
 async fn running_out_of_fds_backs_off_and_recovers() {
-    let dir = TempDir::new("emfile");
+    fd_exhaustion("single", 100).await;
+}
+
+#[tokio::test]
+async fn a_cluster_worker_out_of_fds_backs_off_and_recovers() {
+    fd_exhaustion("cluster", 200).await;
+}
+
+/// Runs `mode` with a hard limit of 64 open files (workers inherit it), floods it
+/// with `flood` connections, and checks that accept backs off (rate-limited
+/// warnings), that a connection made before the flood is still served, and that new
+/// connections are served once the flood is gone.
+async fn fd_exhaustion(mode: &str, flood: usize) {
+    let dir = TempDir::new(&format!("emfile-{mode}"));
     let db = dir.file("shop.db");
-    // A hard limit of 64 open files, set in the child before exec.
     let mut cmd = std::process::Command::new(BIN);
-    cmd.args(["--mode", "single", "--listen", "127.0.0.1:0", "--db"])
-        .arg(&db);
+    cmd.args([
+        "--mode",
+        mode,
+        "--workers",
+        "2",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+    ])
+    .arg(&db);
     // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
@@ -183,6 +203,9 @@ async fn running_out_of_fds_backs_off_and_recovers() {
         });
     }
     let server = Server::start_command(cmd, db).await;
+    if mode == "cluster" {
+        server.log.wait_for("workers ready", WAIT).await;
+    }
     let c = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(1)
@@ -200,9 +223,9 @@ async fn running_out_of_fds_backs_off_and_recovers() {
     kept.write_all(ask).expect("send");
     assert!(read_answer(&mut kept).starts_with("HTTP/1.1 200"));
 
-    // 100 more connections than the server can hold.
+    // More connections than the server can hold.
     let flood_started = Instant::now();
-    let flood: Vec<TcpStream> = (0..100)
+    let flood: Vec<TcpStream> = (0..flood)
         .filter_map(|_| TcpStream::connect(server.addr).ok())
         .collect();
     server.log.wait_for("backing off", WAIT).await;

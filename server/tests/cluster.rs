@@ -1,7 +1,7 @@
-//! Cluster mode against the real binary: a master that never serves, rolling
-//! restarts under keep-alive load with zero failed requests, crash recovery, a stuck
-//! worker killed at the drain timeout, a broken deploy aborted, crash-loop back-off,
-//! and clean stops (SIGINT) and unclean ones (SIGKILL of the master).
+//! Cluster mode against the real binary: a master that never serves and spreads
+//! connections over its workers, a stuck worker killed at the drain timeout, a broken
+//! deploy aborted, crash-loop back-off, clean stops (SIGINT, `--sigterm shutdown`) and
+//! unclean ones (SIGKILL of the master). Behaviour under load is in `cluster_load.rs`.
 
 mod support;
 
@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -37,18 +37,6 @@ fn script(dir: &TempDir, name: &str, body: &str) -> PathBuf {
     path
 }
 
-/// Samples the number of the master's children every few ms until stopped.
-fn sample_children(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
-    std::thread::spawn(move || {
-        let mut min = usize::MAX;
-        while !stop.load(Ordering::Relaxed) {
-            min = min.min(children_of(pid).len());
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        min
-    })
-}
-
 #[tokio::test]
 async fn a_master_and_two_workers_that_alone_serve() {
     let dir = TempDir::new("cluster-basic");
@@ -63,6 +51,7 @@ async fn a_master_and_two_workers_that_alone_serve() {
     assert_eq!(kids.len(), 2, "expected 2 workers, found children {kids:?}");
 
     let mut seen = BTreeSet::new();
+    let mut sequence = Vec::new();
     for _ in 0..40 {
         // A fresh connection each time, so both workers get a chance.
         let c = reqwest::Client::builder()
@@ -77,194 +66,30 @@ async fn a_master_and_two_workers_that_alone_serve() {
         );
         assert_ne!(pid, server.pid, "the master must never serve");
         seen.insert(pid);
+        sequence.push(pid);
     }
-    eprintln!("workers that answered 40 fresh connections: {seen:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_rolling_restarts_under_load_fail_nothing() {
-    let dir = TempDir::new("cluster-rollout");
-    let server = start_cluster(
-        Path::new(BIN),
-        &dir,
-        &[
-            "--workers",
-            "2",
-            "--products",
-            "20",
-            "--stock",
-            "1000000",
-            "--checkout-io",
-            "20ms",
-        ],
-    )
-    .await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = sample_children(server.pid, Arc::clone(&stop));
-    let load = tokio::spawn(keep_alive_load(
-        server.addr,
-        16,
-        Arc::clone(&stop),
-        Duration::from_secs(120),
-    ));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let mut generations = vec![workers(&server)];
-    for round in 1..=5 {
-        server.signal(Signal::SIGTERM);
-        server
-            .log
-            .wait_for_count("rollout finished", round, Duration::from_secs(60))
-            .await;
-        // Exited workers disappear from /proc as the master reaps them.
-        let deadline = Instant::now() + WAIT;
-        while workers(&server).len() != 2 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let now = workers(&server);
-        let before = generations.last().expect("previous generation");
-        assert_eq!(now.len(), 2, "after rollout {round}: workers {now:?}");
-        assert!(
-            now.is_disjoint(before),
-            "rollout {round} must replace every worker: before {before:?}, after {now:?}"
-        );
-        generations.push(now);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    stop.store(true, Ordering::Relaxed);
-    let stats = load.await.expect("load task");
-    let min_children = sampler.join().expect("sampler");
-
-    eprintln!(
-        "load: {} requests, {} attempts, statuses {:?}, {} orders; worker generations {generations:?}",
-        stats.requests,
-        stats.attempts,
-        stats.statuses,
-        stats.confirmed_orders.len()
-    );
-    assert!(
-        stats.requests > 200,
-        "too little load to mean anything: {stats:?}"
-    );
-    assert_eq!(stats.failed, 0, "failed requests: {:?}", stats.errors);
-    assert_eq!(stats.server_errors, 0, "5xx answers: {:?}", stats.errors);
-    assert_eq!(server.log.count("rollout aborted"), 0);
-    assert!(
-        min_children >= 2,
-        "fewer than 2 worker processes seen: {min_children}"
-    );
-    let min_ready = min_ready_in_log(&server.log.lines());
-    assert!(
-        min_ready >= 2,
-        "the master's log shows {min_ready} ready workers at some point"
-    );
-
-    // Every confirmed order is there, once.
-    let c = client();
-    let audit = audit_holds(&c, &server).await;
+    eprintln!("40 connections in a row went to {sequence:?}");
     assert_eq!(
-        audit["orders"].as_u64(),
-        Some(stats.confirmed_orders.len() as u64),
-        "orders confirmed to clients vs stored: {audit}"
+        seen, kids,
+        "40 connections one after another reach both workers"
     );
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_worker_is_replaced_and_the_other_is_untouched() {
-    let dir = TempDir::new("cluster-kill");
-    let server = start_cluster(
-        Path::new(BIN),
-        &dir,
-        &[
-            "--workers",
-            "2",
-            "--products",
-            "20",
-            "--stock",
-            "1000000",
-            "--checkout-io",
-            "5ms",
-        ],
-    )
-    .await;
-    let before = workers(&server);
-    let victim = *before.iter().next().expect("a worker");
-    let survivor = *before.iter().nth(1).expect("two workers");
-
-    // A keep-alive connection known to be on the survivor, used throughout.
-    let mut pinned = None;
-    for _ in 0..200 {
-        let mut conn = KeepAlive::connect(server.addr).expect("connect");
-        if conn.get("/healthz").expect("healthz").pid == survivor {
-            pinned = Some(conn);
-            break;
+    // Bursts of keep-alive connections are shared, not taken by one worker (how
+    // evenly depends on the scheduler of a busy machine: three bursts are summed).
+    let mut per_worker = std::collections::BTreeMap::<u32, usize>::new();
+    for _ in 0..3 {
+        let conns: Vec<KeepAlive> = (0..32)
+            .map(|_| KeepAlive::connect(server.addr).expect("connect"))
+            .collect();
+        for mut conn in conns {
+            let answer = conn.get("/healthz").expect("answer");
+            *per_worker.entry(answer.pid).or_default() += 1;
         }
     }
-    let mut pinned = pinned.expect("no connection landed on the surviving worker in 200 tries");
-    let pinned_stop = Arc::new(AtomicBool::new(false));
-    let pinned_task = {
-        let stop = Arc::clone(&pinned_stop);
-        std::thread::spawn(move || {
-            let mut answers = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                answers.push(pinned.get("/products/1").map_err(|e| e.to_string()));
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            answers
-        })
-    };
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = tokio::spawn(keep_alive_load(
-        server.addr,
-        16,
-        Arc::clone(&stop),
-        Duration::from_secs(60),
-    ));
-    tokio::time::sleep(Duration::from_millis(700)).await;
-
-    let killed_at = Instant::now();
-    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).expect("kill worker");
-    // Poll with fresh connections until a new worker answers.
-    let replacement = loop {
-        if let Ok(answer) = KeepAlive::connect(server.addr).and_then(|mut c| c.get("/healthz")) {
-            if answer.pid != victim && answer.pid != survivor && answer.status == 200 {
-                break answer.pid;
-            }
-        }
-        assert!(killed_at.elapsed() < WAIT, "no replacement answered");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    };
-    let served_after = killed_at.elapsed();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    pinned_stop.store(true, Ordering::Relaxed);
-    let stats = load.await.expect("load");
-    let pinned_answers = pinned_task.join().expect("pinned client");
-    eprintln!(
-        "replacement {replacement} served {served_after:?} after the kill; load statuses {:?}, \
-         {} attempts for {} requests; pinned connection: {} requests",
-        stats.statuses,
-        stats.attempts,
-        stats.requests,
-        pinned_answers.len()
-    );
+    eprintln!("3 bursts of 32 simultaneous connections, per worker: {per_worker:?}");
     assert!(
-        served_after < Duration::from_secs(1),
-        "the replacement must serve within 1 s of the kill, took {served_after:?}"
-    );
-    server.log.wait_for("after the crash", WAIT).await;
-    assert_eq!(stats.failed, 0, "failed: {:?}", stats.errors);
-    assert_eq!(stats.server_errors, 0, "5xx: {:?}", stats.errors);
-    // The connection on the other worker never noticed.
-    let bad: Vec<_> = pinned_answers
-        .iter()
-        .filter(|a| !matches!(a, Ok(r) if r.status == 200 && r.pid == survivor && !r.close))
-        .collect();
-    assert!(
-        pinned_answers.len() > 10 && bad.is_empty(),
-        "the surviving worker's connection must be untouched: {} answers, unexpected {bad:?}",
-        pinned_answers.len()
+        per_worker.len() == 2 && per_worker.values().all(|&n| n >= 10),
+        "expected both workers to hold at least 10 of 96 burst connections, got {per_worker:?}"
     );
 }
 
@@ -447,6 +272,26 @@ async fn sigint_stops_everything_and_sigkill_of_the_master_takes_the_workers() {
         "pidfile removed on a clean stop"
     );
 
+    // --sigterm shutdown: SIGTERM is a graceful stop, for orchestrators.
+    let dir3 = TempDir::new("cluster-sigterm-shutdown");
+    let mut server = start_cluster(
+        Path::new(BIN),
+        &dir3,
+        &["--workers", "2", "--sigterm", "shutdown"],
+    )
+    .await;
+    let kids = workers(&server);
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(WAIT).await;
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "master exit after SIGTERM with --sigterm shutdown"
+    );
+    assert_eq!(server.log.count("rollout started"), 0);
+    let left: Vec<u32> = kids.iter().copied().filter(|&p| alive(p)).collect();
+    assert!(left.is_empty(), "workers left: {left:?}");
+
     let dir2 = TempDir::new("cluster-kill-master");
     let mut server = start_cluster(Path::new(BIN), &dir2, &["--workers", "2"]).await;
     let kids = workers(&server);
@@ -473,4 +318,33 @@ async fn sigint_stops_everything_and_sigkill_of_the_master_takes_the_workers() {
         gone_after < Duration::from_secs(1),
         "workers must be gone within 1 s of the master's SIGKILL, took {gone_after:?}"
     );
+}
+
+#[tokio::test]
+async fn a_replacement_that_never_gets_ready_aborts_at_the_boot_timeout() {
+    let dir = TempDir::new("cluster-boot-timeout");
+    let current = dir.file("current");
+    swap_link(&dir, &current, Path::new(BIN));
+    let server = start_cluster(&current, &dir, &["--workers", "2", "--boot-timeout", "1s"]).await;
+    let first = workers(&server);
+    // A build that starts but never reports ready (no listening socket use at all).
+    let hangs = script(&dir, "hangs.sh", "exec sleep 60");
+    swap_link(&dir, &current, &hangs);
+    server.signal(Signal::SIGTERM);
+    server
+        .log
+        .wait_for("not ready within the boot timeout: killing it", WAIT)
+        .await;
+    server.log.wait_for("rollout aborted", WAIT).await;
+    let deadline = Instant::now() + WAIT;
+    while workers(&server) != first && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        workers(&server),
+        first,
+        "the hung replacement is gone, the old workers stay"
+    );
+    let answer = get(&client(), &server, "/healthz").await;
+    assert_eq!(answer.status, 200);
 }

@@ -341,3 +341,26 @@ async fn a_confirmed_order_survives_sigkill() {
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn several_event_loop_threads_serve_the_same_api() {
+    let dir = TempDir::new("threads");
+    let server = single(&dir, &["--threads", "2", "--checkout-io", "0"]).await;
+    let c = client();
+    let cart_id = cart_with(&c, &server, 1, 2).await;
+    let order = post(
+        &c,
+        &server,
+        "/checkout",
+        Some("threads"),
+        json!({"cart_id": cart_id}),
+    )
+    .await;
+    assert_eq!(order.status, 201, "{order:?}");
+    let audit = audit_holds(&c, &server).await;
+    assert_eq!(
+        (&audit["orders"], &audit["sold"]),
+        (&json!(1), &json!(2)),
+        "{audit}"
+    );
+}

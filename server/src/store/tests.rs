@@ -132,3 +132,22 @@ fn cart_posts_replay_under_the_same_key() {
         Err(StoreError::KeyReused { .. })
     ));
 }
+
+#[test]
+fn checkpoint_restarts_a_grown_wal() {
+    let dir = TempDb::new("checkpoint");
+    let mut store = dir.open(5, 10);
+    store.disable_auto_checkpoint().expect("disable");
+    for _ in 0..200 {
+        store.create_cart(None).expect("cart");
+    }
+    let grown = store.checkpoint(0).expect("checkpoint");
+    assert!(grown > 100, "expected a grown WAL, got {grown} frames");
+    // The next writer starts the WAL from its beginning.
+    store.create_cart(None).expect("cart");
+    let after = store.checkpoint(i64::MAX).expect("checkpoint");
+    assert!(
+        after < 10,
+        "expected a restarted WAL, got {after} frames (was {grown})"
+    );
+}
