@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use loadgen::runner::{self, RunError, RunOptions};
 use loadgen::scenario::Scenario;
 use loadgen::{output, shard};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -77,7 +78,8 @@ async fn dispatch(cmd: Cmd) -> u8 {
     match cmd {
         Cmd::Validate { scenario } => match Scenario::load(&scenario) {
             Ok(l) => {
-                println!(
+                let _ = writeln!(
+                    std::io::stdout(),
                     "{}: valid: scenario `{}`, {} users, {} steps, modes {:?}",
                     scenario.display(),
                     l.scenario.name,
@@ -120,8 +122,10 @@ async fn dispatch(cmd: Cmd) -> u8 {
             };
             match runner::run(opts).await {
                 Ok(r) => {
-                    print!("{}", output::summary_table(&r.modes));
-                    println!("run folder: {}", r.dir.display());
+                    // A closed stdout (e.g. piped into head) must not turn a run into a panic.
+                    let mut out = std::io::stdout();
+                    let _ = write!(out, "{}", output::summary_table(&r.modes));
+                    let _ = writeln!(out, "run folder: {}", r.dir.display());
                     if r.interrupted {
                         eprintln!("loadgen: interrupted; wrote what was measured");
                         130

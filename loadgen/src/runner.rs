@@ -12,7 +12,7 @@ use crate::limits;
 use crate::output;
 use crate::progress::Progress;
 use crate::scenario::{Loaded, Mode};
-use crate::shard::{self, Workers};
+use crate::shard::{self, WorkerSpec, Workers};
 use crate::snapshot::Message;
 use crate::target::Server;
 use crate::timeline::ModeData;
@@ -99,7 +99,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
         let mut stop = stop_rx.clone();
         let ready = tokio::select! {
             r = server.wait_ready(&s.target.ready_path, s.target.ready_timeout.0) => Some(r),
-            _ = stop.wait_for(|v| *v) => None,
+            _ = engine::stopped(&mut stop) => None,
         };
         match ready {
             None => {
@@ -158,7 +158,11 @@ async fn run_mode(
         .unwrap_or_default();
     let progress = Progress::new(opts.quiet, &mode.name, planned, s.load.users);
     let steps: Vec<String> = s.journey.iter().map(|st| st.name.clone()).collect();
-    let mut data = ModeData::new(&mode.name, &mode.deploy_strategy, steps, processes as usize);
+    // Every runtime thread of every process is one source of snapshots.
+    let threads = engine::thread_count();
+    let sources = processes as usize * threads;
+    let mut data = ModeData::new(&mode.name, &mode.deploy_strategy, steps, sources);
+    data.processes = processes;
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let (cpu0, _) = limits::self_usage();
     let (local_stop_tx, local_stop_rx) = watch::channel(false);
@@ -168,24 +172,25 @@ async fn run_mode(
         // Workers need a moment to start and build their schedules.
         let t0_wall = SystemTime::now() + Duration::from_millis(1500);
         data.started_at = t0_wall;
-        let w = Workers::spawn(
-            &opts.loaded.path,
-            processes,
-            server.addr,
-            &server.host,
-            shard::unix_ns(t0_wall),
+        let spec = WorkerSpec {
+            scenario: &opts.loaded.path,
+            count: processes,
+            addr: server.addr,
+            host: &server.host,
+            t0_unix_ns: shard::unix_ns(t0_wall),
             nonce,
-            tx.clone(),
-        )
-        .map_err(RunError::Harness)?;
+            threads,
+        };
+        let w = Workers::spawn(&spec, tx.clone()).map_err(RunError::Harness)?;
         workers = Some(w);
     } else {
         let plan = EnginePlan::new(s, Shard::WHOLE, server.addr, server.host.clone(), nonce)
             .map_err(RunError::Usage)?;
         let t0 = Instant::now() + Duration::from_millis(50);
         data.started_at = SystemTime::now() + Duration::from_millis(50);
-        local = Some(tokio::spawn(engine::run(
+        local = Some(tokio::spawn(engine::run_threads(
             plan,
+            threads,
             t0,
             local_stop_rx,
             tx.clone(),
@@ -203,7 +208,7 @@ async fn run_mode(
                 }
                 None => break,
             },
-            _ = stop.wait_for(|v| *v), if !stopping => {
+            _ = engine::stopped(&mut stop), if !stopping => {
                 stopping = true;
                 progress.message("stopping: writing what was measured");
                 let _ = local_stop_tx.send(true);
