@@ -91,20 +91,21 @@ pub async fn worker_main(args: WorkerArgs) -> Result<(), String> {
         }
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let run = tokio::spawn(engine::run_threads(
-        plan,
-        engine::thread_count(),
-        t0,
-        stop_rx,
-        tx,
-    ));
+    let threads = engine::thread_count();
+    let run = tokio::spawn(engine::run_threads(plan, threads, t0, stop_rx, tx));
     let mut out = std::io::stdout().lock();
+    let mut finals = 0;
     while let Some(msg) = rx.recv().await {
         let msg = match msg {
             Message::Final(mut f) => {
-                let (cpu, rss) = limits::self_usage();
-                f.cpu_s = cpu;
-                f.peak_rss_kb = rss;
+                // Every runtime thread sends a final; the process's own CPU time and
+                // peak RSS go with the last one only, so the parent counts them once.
+                finals += 1;
+                if finals == threads {
+                    let (cpu, rss) = limits::self_usage();
+                    f.cpu_s = cpu;
+                    f.peak_rss_kb = rss;
+                }
                 Message::Final(f)
             }
             m => m,
