@@ -137,6 +137,15 @@ pub struct CompiledStep {
     pub idempotency_key: bool,
     /// May be retried when no response arrived: GET/HEAD, or carries a key.
     pub retryable: bool,
+    /// What a 2xx answer to this step creates, for the invariant checks.
+    pub records: Option<Record>,
+}
+
+/// What a step's first captured value names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    Order,
+    Cart,
 }
 
 impl CompiledStep {
@@ -200,6 +209,11 @@ impl Journey {
                 })
                 .collect();
             let retryable = st.idempotency_key || method == Method::GET || method == Method::HEAD;
+            let records = match st.records.as_deref() {
+                Some("order") => Some(Record::Order),
+                Some("cart") => Some(Record::Cart),
+                _ => None,
+            };
             steps.push(CompiledStep {
                 name: st.name.clone(),
                 method,
@@ -211,6 +225,7 @@ impl Journey {
                 repeat: st.repeat,
                 idempotency_key: st.idempotency_key,
                 retryable,
+                records,
             });
         }
         Ok(Journey { steps, var_names })

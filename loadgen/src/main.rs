@@ -1,11 +1,11 @@
 //! The `loadgen` command: parses the CLI, hands a plan to the library, maps the
-//! result to an exit code (0 ok, 2 bad scenario or usage, 3 the harness failed,
-//! 130 interrupted after writing what was measured).
+//! result to an exit code (0 ok, 1 a threshold breached, 2 bad scenario or usage,
+//! 3 the harness failed, 130 interrupted after writing what was measured).
 
 use clap::{Parser, Subcommand};
 use loadgen::runner::{self, RunError, RunOptions};
 use loadgen::scenario::Scenario;
-use loadgen::{output, shard};
+use loadgen::{gate, output, report, shard};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +45,8 @@ enum Cmd {
     },
     /// Check a scenario and exit (0 valid, 2 invalid).
     Validate { scenario: PathBuf },
+    /// Re-render a run folder's charts and pages from its CSV files.
+    Report { run_dir: PathBuf },
     /// Internal: run one shard of the users and stream snapshots on stdout.
     #[command(hide = true)]
     Worker(shard::WorkerArgs),
@@ -122,14 +124,32 @@ async fn dispatch(cmd: Cmd) -> u8 {
             };
             match runner::run(opts).await {
                 Ok(r) => {
-                    // A closed stdout (e.g. piped into head) must not turn a run into a panic.
-                    let mut out = std::io::stdout();
-                    let _ = write!(out, "{}", output::summary_table(&r.modes));
-                    let _ = writeln!(out, "run folder: {}", r.dir.display());
+                    print!("{}", output::summary_table(&r.modes));
+                    if !r.verdicts.is_empty() {
+                        println!();
+                        print!("{}", gate::table(&r.verdicts));
+                    }
+                    println!("run folder: {}", r.dir.display());
+                    if let Some(threshold) = &r.aborted_by {
+                        eprintln!("loadgen: stopped early: threshold `{threshold}` breached");
+                    }
+                    let failed: Vec<&str> = r
+                        .verdicts
+                        .iter()
+                        .filter(|v| !v.pass)
+                        .map(|v| v.threshold.as_str())
+                        .collect();
                     if r.interrupted {
                         eprintln!("loadgen: interrupted; wrote what was measured");
                         130
+                    } else if let Some(e) = &r.report_error {
+                        eprintln!("loadgen: the report could not be rendered: {e}");
+                        3
+                    } else if !failed.is_empty() || r.aborted_by.is_some() {
+                        eprintln!("loadgen: thresholds breached: {}", failed.join(", "));
+                        1
                     } else {
+                        println!("report: {}", r.dir.join("index.html").display());
                         0
                     }
                 }
@@ -143,6 +163,21 @@ async fn dispatch(cmd: Cmd) -> u8 {
                 }
             }
         }
+        Cmd::Report { run_dir } => match report::render(&run_dir) {
+            Ok(rendered) => {
+                for chart in &rendered.charts {
+                    println!("{}", chart.path.display());
+                }
+                println!("{}", rendered.markdown.display());
+                println!("{}", rendered.html.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                // A folder that is not a run folder is bad usage, not a harness failure.
+                2
+            }
+        },
         Cmd::Worker(args) => match shard::worker_main(args).await {
             Ok(()) => 0,
             Err(e) => {

@@ -1,8 +1,10 @@
 //! The live line while a mode runs: elapsed against the planned arrivals, users
 //! active and started, requests per second and p99 of the last closed second, and
-//! cumulative errors. Reads `ModeData` once a second; `--quiet` (or a non-terminal
+//! cumulative errors, the last event and the next chaos action. Reads `ModeData` once a second; `--quiet` (or a non-terminal
 //! stderr) shows nothing. Never slows the engine: it sees only merged snapshots.
 
+use crate::chaos::PlannedAction;
+use crate::events::Event;
 use crate::outcome::Class;
 use crate::timeline::ModeData;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -39,13 +41,30 @@ impl Progress {
         }
     }
 
-    pub fn update(&self, m: &ModeData) {
+    /// Redraws from the merged data, the last event seen and the next chaos action.
+    pub fn update(&self, m: &ModeData, last_event: Option<&Event>, next: Option<&PlannedAction>) {
         let Some(bar) = &self.bar else { return };
         let Some(last) = m.rows.last() else { return };
         let t = m.total();
         let errors = t.completed() - t.class(Class::Ok);
+        let mut chaos = String::new();
+        if let Some(e) = last_event {
+            chaos.push_str(&format!(
+                "  last: {} {} at {:.1}s",
+                e.kind,
+                e.pid,
+                e.t.as_secs_f64()
+            ));
+        }
+        if let Some(a) = next {
+            chaos.push_str(&format!(
+                "  next: {} at {:.1}s",
+                a.kind.name(),
+                a.at.as_secs_f64()
+            ));
+        }
         bar.set_message(format!(
-            "{}s / arrivals until {}s  users {} active, {} planned  {} req/s  errors {} (dropped {})  p99 {:.1} ms",
+            "{}s / arrivals until {}s  users {} active, {} planned  {} req/s  errors {} (dropped {})  p99 {:.1} ms{chaos}",
             last.second + 1,
             self.planned.as_secs(),
             last.active_users,

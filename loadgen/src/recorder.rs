@@ -5,6 +5,7 @@
 //! one `SecondSnapshot`; the hot path touches only integers, `Instant`s and its own
 //! group's mutex.
 
+use crate::invariants::Ledger;
 use crate::outcome::{Class, Counts};
 use crate::snapshot::{FinalSnapshot, Hist, SecondSnapshot, WorkerCount};
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +29,8 @@ struct Group {
     users_completed: u64,
     users_aborted: u64,
     versions: Vec<Box<[u8]>>,
+    /// Orders and carts the server confirmed, for the invariant checks.
+    ledger: Ledger,
 }
 
 impl Group {
@@ -83,6 +86,7 @@ impl Recorder {
                     users_completed: 0,
                     users_aborted: 0,
                     versions: Vec::new(),
+                    ledger: Ledger::default(),
                 })
             })
             .collect();
@@ -113,6 +117,16 @@ impl Recorder {
         } else {
             g.users_aborted += 1;
         }
+    }
+
+    /// The server confirmed order `id` for idempotency key `key`.
+    pub fn order(&self, user: u64, id: String, key: String) {
+        self.group(user).ledger.orders.push((id, key));
+    }
+
+    /// The server created cart `id`.
+    pub fn cart(&self, user: u64, id: String) {
+        self.group(user).ledger.carts.push(id);
     }
 
     pub fn sent(&self, user: u64, second: u32, step: usize) {
@@ -200,6 +214,7 @@ impl Recorder {
             f.users_started += g.users_started;
             f.users_completed += g.users_completed;
             f.users_aborted += g.users_aborted;
+            f.ledger.merge(g.ledger.clone());
         }
         f
     }

@@ -6,16 +6,22 @@
 //! `interrupted`. Decides nothing about exit codes: `main` maps the result.
 
 use crate::arrivals::{Profile, Shard};
+use crate::chaos::{self, ChaosRun, ServerControl};
 use crate::engine::{self, EnginePlan};
-use crate::events::EventSink;
+use crate::events::{EventLog, EventSink};
+use crate::gate::{self, RunMetrics};
+use crate::invariants::{self, AuditPaths};
 use crate::limits;
 use crate::output;
 use crate::progress::Progress;
+use crate::report;
 use crate::scenario::{Loaded, Mode};
 use crate::shard::{self, WorkerSpec, Workers};
 use crate::snapshot::Message;
 use crate::target::Server;
+use crate::threshold::{Threshold, Verdict};
 use crate::timeline::ModeData;
+use crate::watcher::Watcher;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
@@ -43,6 +49,12 @@ pub struct RunResult {
     pub dir: PathBuf,
     pub interrupted: bool,
     pub modes: Vec<ModeData>,
+    /// The thresholds' verdicts (empty when the scenario has none).
+    pub verdicts: Vec<Verdict>,
+    /// The abort-on-fail threshold that stopped the run early, if one did.
+    pub aborted_by: Option<String>,
+    /// Why the report pages could not be rendered (the CSV files are written).
+    pub report_error: Option<String>,
 }
 
 pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
@@ -84,8 +96,10 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
     });
     let nonce = shard::unix_ns(SystemTime::now()) as u64 / 1_000_000;
     let mut done: Vec<ModeData> = Vec::new();
-    let events = EventSink::default();
+    let mut events = EventSink::default();
     let mut interrupted = false;
+    let thresholds = gate::thresholds(s);
+    let mut aborted_by = None;
     for mode in modes {
         let mut server = Server::start(mode, &dir, opts.allow_remote)
             .await
@@ -118,22 +132,60 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
             }
             Some(Ok(())) => {}
         }
-        let data = run_mode(&opts, mode, &server, nonce, stop_rx.clone()).await?;
+        let data = run_mode(
+            &opts,
+            mode,
+            &mut server,
+            nonce,
+            stop_rx.clone(),
+            &mut events,
+            &thresholds,
+        )
+        .await;
+        let data = match data {
+            Ok((data, breached)) => {
+                aborted_by = breached;
+                data
+            }
+            Err(e) => {
+                server
+                    .stop(&s.target.stop_signal, s.target.stop_timeout.0)
+                    .await;
+                write(&dir, &done, &events)?;
+                return Err(e);
+            }
+        };
         interrupted = *stop_rx.borrow();
         server
             .stop(&s.target.stop_signal, s.target.stop_timeout.0)
             .await;
         done.push(data);
         write(&dir, &done, &events)?;
-        if interrupted {
+        if interrupted || aborted_by.is_some() {
             break;
         }
     }
     write(&dir, &done, &events)?;
+    let verdicts = if s.thresholds.is_empty() {
+        Vec::new()
+    } else {
+        let metrics = RunMetrics {
+            modes: &done,
+            events: &events,
+        };
+        let verdicts = gate::evaluate(&thresholds, &metrics);
+        output::write_thresholds(&dir, &verdicts)
+            .map_err(|e| RunError::Harness(format!("cannot write {}: {e}", dir.display())))?;
+        verdicts
+    };
+    let report_error = report::render(&dir).err().map(|e| e.to_string());
     Ok(RunResult {
         dir,
         interrupted,
         modes: done,
+        verdicts,
+        aborted_by,
+        report_error,
     })
 }
 
@@ -145,10 +197,12 @@ fn write(dir: &std::path::Path, modes: &[ModeData], events: &EventSink) -> Resul
 async fn run_mode(
     opts: &RunOptions,
     mode: &Mode,
-    server: &Server,
+    server: &mut Server,
     nonce: u64,
     mut stop: watch::Receiver<bool>,
-) -> Result<ModeData, RunError> {
+    sink: &mut EventSink,
+    thresholds: &[Threshold],
+) -> Result<(ModeData, Option<String>), RunError> {
     let s = &opts.loaded.scenario;
     let processes = s.load.users.div_ceil(s.load.users_per_process) as u32;
     let planned = Profile::from_scenario(&s.load.arrival)
@@ -168,9 +222,20 @@ async fn run_mode(
     let (local_stop_tx, local_stop_rx) = watch::channel(false);
     let mut workers = None;
     let mut local = None;
-    if processes > 1 {
+    // Second 0 of this mode, for the engines and for the event log alike.
+    let lead = if processes > 1 {
         // Workers need a moment to start and build their schedules.
-        let t0_wall = SystemTime::now() + Duration::from_millis(1500);
+        Duration::from_millis(1500)
+    } else {
+        Duration::from_millis(50)
+    };
+    let t0 = Instant::now() + lead;
+    let events = EventLog::new(t0.into_std(), &mode.name);
+    let watcher = server
+        .root_pid()
+        .map(|pid| Watcher::start(pid, server.worker_set(), events.clone(), WATCH_EVERY));
+    if processes > 1 {
+        let t0_wall = SystemTime::now() + lead;
         data.started_at = t0_wall;
         let spec = WorkerSpec {
             scenario: &opts.loaded.path,
@@ -186,8 +251,7 @@ async fn run_mode(
     } else {
         let plan = EnginePlan::new(s, Shard::WHOLE, server.addr, server.host.clone(), nonce)
             .map_err(RunError::Usage)?;
-        let t0 = Instant::now() + Duration::from_millis(50);
-        data.started_at = SystemTime::now() + Duration::from_millis(50);
+        data.started_at = SystemTime::now() + lead;
         local = Some(tokio::spawn(engine::run_threads(
             plan,
             threads,
@@ -198,24 +262,60 @@ async fn run_mode(
     }
     drop(tx);
     let mut stopping = false;
-    loop {
-        tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(m) => {
-                    data.push(m);
-                    progress.update(&data);
-                    if data.all_finals_in() { break; }
+    let mut breached: Option<String> = None;
+    let timetable = chaos::plan(&chaos_rules(s), s.seed, &mode.name, s.load.max_duration.0);
+    let (chaos_stop_tx, mut chaos_stop_rx) = watch::channel(false);
+    let chaos_result = {
+        let chaos = ChaosRun {
+            timetable: &timetable,
+            events: &events,
+            watcher: watcher.as_ref(),
+            seed: s.seed,
+            restart_delay: mode.restart_delay.0,
+        };
+        let chaos_stop = async move {
+            let _ = chaos_stop_rx.wait_for(|v| *v).await;
+        };
+        let chaos_run = chaos.run(server, chaos_stop);
+        tokio::pin!(chaos_run);
+        let mut chaos_result = None;
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => {
+                        data.push(m);
+                        let next = timetable.iter().find(|a| t0 + a.at > Instant::now());
+                        progress.update(&data, events.last().as_ref(), next);
+                        if data.all_finals_in() { break; }
+                        if breached.is_none() && !stopping {
+                            if let Some(t) = gate::breached_early(thresholds, &data, sink) {
+                                breached = Some(t.text.clone());
+                                stopping = true;
+                                progress.message(&format!("threshold breached, stopping: {}", t.text));
+                                let _ = local_stop_tx.send(true);
+                                if let Some(w) = workers.as_mut() { w.stop(); }
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                r = &mut chaos_run, if chaos_result.is_none() => chaos_result = Some(r),
+                _ = engine::stopped(&mut stop), if !stopping => {
+                    stopping = true;
+                    progress.message("stopping: writing what was measured");
+                    let _ = local_stop_tx.send(true);
+                    if let Some(w) = workers.as_mut() { w.stop(); }
                 }
-                None => break,
-            },
-            _ = engine::stopped(&mut stop), if !stopping => {
-                stopping = true;
-                progress.message("stopping: writing what was measured");
-                let _ = local_stop_tx.send(true);
-                if let Some(w) = workers.as_mut() { w.stop(); }
             }
         }
-    }
+        // The load is over: chaos stops too, resuming whatever it paused and finishing
+        // a restart it began.
+        let _ = chaos_stop_tx.send(true);
+        match chaos_result {
+            Some(r) => r,
+            None => chaos_run.await,
+        }
+    };
     data.flush();
     progress.finish();
     if let Some(l) = local {
@@ -233,5 +333,34 @@ async fn run_mode(
     // The parent's own cost counts too: it merges and, in-process, generates.
     data.fin.cpu_s += cpu1 - cpu0;
     data.fin.peak_rss_kb += rss;
-    Ok(data)
+    if let Some(watcher) = &watcher {
+        data.server_cost = Some(watcher.stop());
+        data.set_live_workers(&watcher.live_per_second());
+    }
+    sink.extend(&events);
+    chaos_result.map_err(|e| RunError::Harness(format!("mode {}: chaos: {e}", mode.name)))?;
+    let interrupted = stopping && breached.is_none();
+    if let (Some(paths), false) = (&s.invariants, interrupted) {
+        let paths = AuditPaths {
+            audit: paths.audit.clone(),
+            order: paths.order.clone(),
+            cart: paths.cart.clone(),
+        };
+        let base = format!("http://{}", server.host);
+        let checked = invariants::check(&base, &paths, &data.fin.ledger).await;
+        data.invariants = Some(checked.map_err(|e| e.to_string()));
+    }
+    Ok((data, breached))
+}
+
+/// How often the watcher looks at the server's processes.
+const WATCH_EVERY: Duration = Duration::from_millis(20);
+
+/// The scenario's chaos rules (validated when the scenario was loaded).
+fn chaos_rules(s: &crate::scenario::Scenario) -> Vec<chaos::ChaosRule> {
+    let modes: Vec<String> = s.target.modes.iter().map(|m| m.name.clone()).collect();
+    s.chaos
+        .iter()
+        .filter_map(|c| chaos::rule_from(c, &modes).ok())
+        .collect()
 }

@@ -4,6 +4,7 @@
 //! RSS). The same types travel in memory and, as JSON lines with V2-serialized
 //! histograms in hex, from `loadgen worker` processes to their parent.
 
+use crate::invariants::Ledger;
 use crate::outcome::Counts;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer as HistDe, Serializer as _, V2Serializer};
@@ -128,6 +129,9 @@ pub struct FinalSnapshot {
     pub cpu_s: f64,
     pub peak_rss_kb: u64,
     pub duration_s: f64,
+    /// Orders and carts the server confirmed to this engine's users.
+    #[serde(default)]
+    pub ledger: Ledger,
 }
 
 /// One line on a worker's stdout.

@@ -4,8 +4,11 @@
 //! readiness path answers 2xx; stopping it with the scenario's signal, then SIGKILL
 //! after the stop timeout. Refuses non-loopback targets unless allowed.
 
+use crate::chaos::{ChaosError, ServerControl};
 use crate::limits::is_loopback_host;
-use crate::scenario::Mode;
+use crate::procs;
+use crate::scenario::{Mode, WorkerSetName};
+use crate::watcher::WorkerSet;
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::Request;
@@ -13,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -75,8 +79,56 @@ pub struct Server {
     pub host: String,
     child: Option<Child>,
     pub pid: Option<u32>,
+    /// The command as started, placeholders filled: a restart runs it again.
+    argv: Vec<String>,
+    workers: WorkerSet,
+    supervise: bool,
+    /// The readiness check last waited for (path, limit): a restart waits for it too.
+    ready: Option<(String, Duration)>,
     db_dir: Option<PathBuf>,
     log: PathBuf,
+}
+
+fn worker_set(mode: &Mode) -> WorkerSet {
+    match mode.workers {
+        WorkerSetName::Children => WorkerSet::Children,
+        WorkerSetName::Itself => WorkerSet::Itself,
+    }
+}
+
+/// Starts `argv` with its output going to `log` (appended to after a restart).
+fn spawn(mode: &str, argv: &[String], log: &Path, append: bool) -> Result<Child, TargetError> {
+    let io = |source| TargetError::Io {
+        what: log.display().to_string(),
+        source,
+    };
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(log)
+        .map_err(io)?;
+    let err_file = log_file.try_clone().map_err(io)?;
+    let program = argv.first().ok_or_else(|| TargetError::Spawn {
+        mode: mode.to_string(),
+        program: String::new(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
+    })?;
+    let mut cmd = Command::new(program);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(err_file)
+        // Own process group: a Ctrl-C at the terminal reaches loadgen only, and
+        // loadgen stops the server itself, after writing what it measured.
+        .process_group(0)
+        .kill_on_drop(true);
+    cmd.spawn().map_err(|source| TargetError::Spawn {
+        mode: mode.to_string(),
+        program: program.clone(),
+        source,
+    })
 }
 
 fn free_port() -> Result<u16, TargetError> {
@@ -157,6 +209,11 @@ impl Server {
                 addr,
                 host: format!("{host}:{port}"),
                 child: None,
+                argv: Vec::new(),
+                workers: worker_set(mode),
+                // Nobody can restart a server the harness did not start.
+                supervise: false,
+                ready: None,
                 pid,
                 db_dir: None,
                 log,
@@ -192,28 +249,7 @@ impl Server {
                 .replace("{bin_dir}", &bin_dir.display().to_string())
         };
         let argv: Vec<String> = mode.command.iter().map(|a| fill(a)).collect();
-        let log_file = std::fs::File::create(&log).map_err(|source| TargetError::Io {
-            what: log.display().to_string(),
-            source,
-        })?;
-        let err_file = log_file.try_clone().map_err(|source| TargetError::Io {
-            what: log.display().to_string(),
-            source,
-        })?;
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(err_file)
-            // Own process group: a Ctrl-C at the terminal reaches loadgen only, and
-            // loadgen stops the server itself, after writing what it measured.
-            .process_group(0)
-            .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|source| TargetError::Spawn {
-            mode: mode.name.clone(),
-            program: argv[0].clone(),
-            source,
-        })?;
+        let child = spawn(&mode.name, &argv, &log, false)?;
         let addr: SocketAddr =
             format!("{}:{port}", mode.host)
                 .parse()
@@ -228,6 +264,10 @@ impl Server {
             host: format!("{}:{port}", mode.host),
             pid: child.id(),
             child: Some(child),
+            argv,
+            workers: worker_set(mode),
+            supervise: mode.supervise,
+            ready: None,
             db_dir: Some(db_dir),
             log,
         })
@@ -235,6 +275,7 @@ impl Server {
 
     /// Polls the readiness path until it answers 2xx.
     pub async fn wait_ready(&mut self, path: &str, limit: Duration) -> Result<(), TargetError> {
+        self.ready = Some((path.to_string(), limit));
         let start = Instant::now();
         loop {
             if let Some(child) = self.child.as_mut() {
@@ -279,6 +320,51 @@ impl Server {
         if let Some(dir) = self.db_dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+impl ServerControl for Server {
+    fn root_pid(&self) -> Option<i32> {
+        self.pid.and_then(|p| i32::try_from(p).ok())
+    }
+
+    fn worker_set(&self) -> WorkerSet {
+        self.workers
+    }
+
+    fn supervised(&self) -> bool {
+        self.supervise && self.child.is_some()
+    }
+
+    async fn wait_exit(&mut self) -> Result<String, ChaosError> {
+        let pid = self.root_pid().unwrap_or(0);
+        let child = self.child.as_mut().ok_or_else(|| ChaosError::Wait {
+            pid,
+            reason: "the harness did not start this server".into(),
+        })?;
+        let status = child.wait().await.map_err(|e| ChaosError::Wait {
+            pid,
+            reason: e.to_string(),
+        })?;
+        self.pid = None;
+        Ok(procs::describe_wait_status(status.into_raw()))
+    }
+
+    async fn restart(&mut self) -> Result<i32, ChaosError> {
+        let failed = |e: TargetError| ChaosError::Restart {
+            reason: e.to_string(),
+        };
+        let child = spawn(&self.mode, &self.argv, &self.log, true).map_err(failed)?;
+        self.pid = child.id();
+        self.child = Some(child);
+        let (path, limit) = self
+            .ready
+            .clone()
+            .unwrap_or_else(|| ("/".to_string(), Duration::from_secs(30)));
+        self.wait_ready(&path, limit).await.map_err(failed)?;
+        self.root_pid().ok_or_else(|| ChaosError::Restart {
+            reason: "the restarted server exited at once".into(),
+        })
     }
 }
 

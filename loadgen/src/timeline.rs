@@ -4,8 +4,10 @@
 //! then its histogram is reduced to p50/p99/max and dropped, so memory stays flat
 //! however long the run. Writers and the progress line read this; they never merge.
 
+use crate::invariants::InvariantReport;
 use crate::outcome::Counts;
 use crate::snapshot::{FinalSnapshot, Hist, Message, SecondSnapshot, WorkerCount};
+use crate::watcher::ServerCost;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -37,6 +39,11 @@ pub struct ModeData {
     pub finals_received: usize,
     /// Generator processes whose data was merged.
     pub processes: u32,
+    /// What the server processes cost during the load, when a watcher ran.
+    pub server_cost: Option<ServerCost>,
+    /// The invariant checks after the load: `None` when the scenario has none,
+    /// `Err` when they could not run.
+    pub invariants: Option<Result<InvariantReport, String>>,
 }
 
 impl ModeData {
@@ -57,6 +64,8 @@ impl ModeData {
             },
             finals_received: 0,
             processes: sources.max(1) as u32,
+            server_cost: None,
+            invariants: None,
             steps,
         }
     }
@@ -111,6 +120,7 @@ impl ModeData {
         self.fin.cpu_s += f.cpu_s;
         self.fin.peak_rss_kb += f.peak_rss_kb;
         self.fin.duration_s = self.fin.duration_s.max(f.duration_s);
+        self.fin.ledger.merge(f.ledger);
         self.finals_received += 1;
     }
 
@@ -140,6 +150,16 @@ impl ModeData {
             open_connections: snap.open_connections,
             live_workers: None,
         });
+    }
+
+    /// Fills the `live_workers` column from the watcher's per-second samples.
+    pub fn set_live_workers(&mut self, per_second: &[u32]) {
+        for row in &mut self.rows {
+            row.live_workers = per_second
+                .get(row.second as usize)
+                .or(per_second.last())
+                .copied();
+        }
     }
 
     /// Counts over every step and second closed so far.

@@ -6,7 +6,7 @@
 //! in `Journey` and `UserConfig`; there is no second loop.
 
 use crate::conn::{self, Conn, Endpoint};
-use crate::journey::{self, Ctx, Journey};
+use crate::journey::{self, Ctx, Journey, Record};
 use crate::outcome::Class;
 use crate::recorder::{Finished, Recorder};
 use bytes::Bytes;
@@ -171,11 +171,24 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 },
             );
             let mut captured = true;
-            if let (true, Ok(answer)) = (go_on, &result) {
+            // Only a 2xx carries what a step captures: an expected 409 (out of stock)
+            // lets the user walk on, with nothing new to remember.
+            if let (true, Ok(answer)) = (go_on, &result)
+                && answer.status.is_success()
+            {
                 for (var, field) in &step.captures {
                     match journey::capture(&answer.body, field) {
                         Some(v) => vars[*var] = v,
                         None => captured = false,
+                    }
+                }
+                if let (true, Some(record), Some((var, _))) =
+                    (captured, step.records, step.captures.first())
+                {
+                    let id = vars[*var].clone();
+                    match record {
+                        Record::Order => rec.order(user, id, key.clone().unwrap_or_default()),
+                        Record::Cart => rec.cart(user, id),
                     }
                 }
             }

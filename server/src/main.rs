@@ -1,1 +1,48 @@
-fn main() {}
+//! `shop-server`: parse the flags, turn them into a plan, run it, map the result to an
+//! exit code (0 clean, 1 drain timed out, 2 could not start). Module map: `cli`
+//! (flags, plan), `store` (SQLite), `db` (store on its own thread), `api` (routes),
+//! `pricing` (checkout CPU work), `http` (serving and drain), `serve` (a serving
+//! process: single or worker), `master` (cluster process layer), `supervisor` and
+//! `rollout` (the master's lifecycle as a plain state machine), `worker` (starting
+//! and watching one worker process), `signals`, `sys` (rlimit, socket, pidfile), `log`.
+
+mod api;
+mod cli;
+mod db;
+mod http;
+mod log;
+mod master;
+mod pricing;
+mod rollout;
+mod serve;
+mod signals;
+mod store;
+mod supervisor;
+mod sys;
+mod worker;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Plan};
+
+fn main() -> ExitCode {
+    let plan = Cli::parse().into_plan();
+    let (role, result) = match plan {
+        Plan::Single {
+            listen,
+            pidfile,
+            serve,
+        } => ("single", serve::run_single(listen, pidfile, serve)),
+        Plan::Worker(serve) => ("worker", serve::run_worker(serve)),
+        Plan::Cluster(cluster) => ("master", master::run_cluster(cluster)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            log_event!(role, "cannot run: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

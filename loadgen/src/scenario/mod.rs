@@ -33,9 +33,61 @@ pub struct Scenario {
     /// CI-gate thresholds, kept as written; issue 7 evaluates them.
     #[serde(default)]
     pub thresholds: Vec<Threshold>,
-    /// Chaos actions, kept as TOML values until the chaos module reads them.
+    /// What the harness does to the server mid-run.
     #[serde(default)]
-    pub chaos: Vec<toml::Table>,
+    pub chaos: Vec<Chaos>,
+    /// Where the shop's audit view and lookups are; absent: no invariant checks.
+    pub invariants: Option<Invariants>,
+}
+
+/// One `[[chaos]]` rule: an action at fixed times, or at a random rate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chaos {
+    /// `deploy`, `kill` or `pause`.
+    pub action: String,
+    /// One time or a list of times after the mode's start.
+    pub at: Option<OneOrMany>,
+    /// Random times instead: this many a minute on average (Poisson, seeded).
+    pub rate_per_min: Option<f64>,
+    /// Or exactly this many times, at random (seeded) instants between `from` and
+    /// `until`.
+    pub count: Option<u32>,
+    pub from: Option<Dur>,
+    pub until: Option<Dur>,
+    /// Deploy: default SIGTERM; kill: default SIGKILL.
+    pub signal: Option<String>,
+    /// Pause: how long the worker stays stopped.
+    pub duration: Option<Dur>,
+    /// The modes it applies to; default every mode.
+    #[serde(default)]
+    pub modes: Vec<String>,
+}
+
+/// `at = "20s"` or `at = ["10s", "30s"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(Dur),
+    Many(Vec<Dur>),
+}
+
+impl OneOrMany {
+    pub fn times(&self) -> Vec<std::time::Duration> {
+        match self {
+            OneOrMany::One(d) => vec![d.0],
+            OneOrMany::Many(v) => v.iter().map(|d| d.0).collect(),
+        }
+    }
+}
+
+/// `[invariants]`: paths on the target, `{order_id}` and `{cart_id}` filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invariants {
+    pub audit: String,
+    pub order: String,
+    pub cart: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +121,24 @@ pub struct Mode {
     pub pidfile: Option<String>,
     #[serde(default)]
     pub deploy_strategy: String,
+    /// Which processes serve: `children` of the started process (a master), or the
+    /// process `itself` (single). Chaos kills and pauses these.
+    #[serde(default)]
+    pub workers: WorkerSetName,
+    /// Play the naive supervisor: when the process exits after a deploy or a kill,
+    /// start it again (same port and database) after `restart_delay`.
+    #[serde(default)]
+    pub supervise: bool,
+    #[serde(default)]
+    pub restart_delay: Dur,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerSetName {
+    #[default]
+    Children,
+    Itself,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,17 +225,22 @@ pub struct Step {
     /// Send a per-user, per-step unique `Idempotency-Key` (makes a POST retryable).
     #[serde(default)]
     pub idempotency_key: bool,
+    /// `order` or `cart`: remember this step's first captured value (and, for an
+    /// order, its idempotency key) for the invariant checks after the run.
+    pub records: Option<String>,
 }
 
-/// A threshold as written: `"cluster.dropped == 0"` or `{ check = "...", abort = true }`.
+/// A threshold as written: `"cluster.dropped == 0"` or
+/// `{ check = "...", abort_on_fail = true }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Threshold {
     Plain(String),
     Full {
         check: String,
+        /// Stop the run as soon as the threshold is breached.
         #[serde(default)]
-        abort: bool,
+        abort_on_fail: bool,
     },
 }
 
@@ -267,5 +342,15 @@ impl Threshold {
             Threshold::Plain(s) => s,
             Threshold::Full { check, .. } => check,
         }
+    }
+
+    pub fn abort(&self) -> bool {
+        matches!(
+            self,
+            Threshold::Full {
+                abort_on_fail: true,
+                ..
+            }
+        )
     }
 }

@@ -152,10 +152,31 @@ pub fn check(s: &Scenario) -> Result<(), Problem> {
             known.push(var.clone());
         }
     }
-    for (i, t) in s.thresholds.iter().enumerate() {
-        if t.check().trim().is_empty() {
-            return bad(&format!("thresholds[{i}]"), "empty threshold".into());
+    for (i, st) in s.journey.iter().enumerate() {
+        let key = format!("journey[{i}].records");
+        match st.records.as_deref() {
+            None => {}
+            Some("order" | "cart") if st.capture.is_empty() => {
+                return bad(
+                    &key,
+                    "a recording step must capture the id it records".into(),
+                );
+            }
+            Some("order") if !st.idempotency_key => {
+                return bad(&key, "an order step needs `idempotency_key = true`".into());
+            }
+            Some("order" | "cart") => {}
+            Some(other) => return bad(&key, format!("`{other}` is not `order` or `cart`")),
         }
+    }
+    let modes: Vec<String> = s.target.modes.iter().map(|m| m.name.clone()).collect();
+    for (i, c) in s.chaos.iter().enumerate() {
+        crate::chaos::rule_from(c, &modes).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
+    }
+    let steps: Vec<String> = s.journey.iter().map(|st| st.name.clone()).collect();
+    for (i, t) in s.thresholds.iter().enumerate() {
+        crate::threshold::Threshold::parse(t.check(), &modes, &steps)
+            .map_err(|e| (format!("thresholds[{i}]"), e.to_string()))?;
     }
     Ok(())
 }

@@ -1,7 +1,12 @@
 //! Writing a run folder exactly as reports/README.md specifies: modes.csv,
 //! summary.csv, timeseries.csv, workers.csv, events.csv and latency-<mode>.hgrm
-//! (the scenario copy is written when the run starts). Reads merged `ModeData`;
+//! (the scenario copy is written when the run starts); the verdict files,
+//! invariants.csv and thresholds.csv, are `checks`'. Reads merged `ModeData`;
 //! formats numbers only here (milliseconds with microsecond precision).
+
+mod checks;
+
+pub use checks::write_thresholds;
 
 use crate::events::EventSink;
 use crate::outcome::{CLASSES, Class, Counts};
@@ -23,6 +28,7 @@ pub fn write_run(dir: &Path, modes: &[ModeData], events: &EventSink) -> io::Resu
     write_timeseries(dir, modes)?;
     write_workers(dir, modes)?;
     write_events(dir, events)?;
+    checks::write_invariants(dir, modes)?;
     for m in modes {
         std::fs::write(
             dir.join(format!("latency-{}.hgrm", m.mode)),
@@ -32,7 +38,7 @@ pub fn write_run(dir: &Path, modes: &[ModeData], events: &EventSink) -> io::Resu
     Ok(())
 }
 
-fn csv_err(e: csv::Error) -> io::Error {
+pub(crate) fn csv_err(e: csv::Error) -> io::Error {
     io::Error::other(e)
 }
 
@@ -73,8 +79,12 @@ fn write_modes(dir: &Path, modes: &[ModeData]) -> io::Result<()> {
             ms(f.lateness.ms_at(0.5)),
             ms(f.lateness.ms_at(0.99)),
             ms(f.lateness.max_ms()),
-            String::new(),
-            String::new(),
+            m.server_cost
+                .map(|c| format!("{:.3}", c.cpu_seconds))
+                .unwrap_or_default(),
+            m.server_cost
+                .map(|c| c.peak_rss_kb.to_string())
+                .unwrap_or_default(),
             m.deploy_strategy.clone(),
         ])
         .map_err(csv_err)?;

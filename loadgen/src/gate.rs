@@ -1,0 +1,165 @@
+//! The CI gate: evaluates a scenario's thresholds against what a run measured and
+//! prints the verdict table. It is the one place that maps a threshold metric to a
+//! number of the run (counts and latencies from the merged mode data, downtime from the
+//! event log, lost/duplicate/oversold/vanished from the invariant checks), so the
+//! table, thresholds.csv and the exit status always agree. Parsing and comparing live
+//! in `threshold`; deciding the exit code is `main`'s.
+
+use std::fmt::Write as _;
+
+use crate::events::{EventSink, Kind};
+use crate::outcome::{Class, Counts};
+use crate::scenario::Scenario;
+use crate::snapshot::Hist;
+use crate::threshold::{Metric, Metrics, Threshold, Verdict};
+use crate::timeline::ModeData;
+
+/// The measured values of a run (or of the modes run so far).
+pub struct RunMetrics<'a> {
+    pub modes: &'a [ModeData],
+    pub events: &'a EventSink,
+}
+
+impl Metrics for RunMetrics<'_> {
+    fn value(&self, mode: &str, step: Option<&str>, metric: Metric) -> Option<f64> {
+        let data = self.modes.iter().find(|m| m.mode == mode)?;
+        mode_value(data, step, metric, self.events)
+    }
+}
+
+/// One metric of one mode (and step); `None` when the run did not measure it.
+pub fn mode_value(
+    data: &ModeData,
+    step: Option<&str>,
+    metric: Metric,
+    events: &EventSink,
+) -> Option<f64> {
+    let (counts, hist) = match step {
+        None => (data.total(), data.all_hist()),
+        Some(name) => {
+            let i = data.steps.iter().position(|s| s == name)?;
+            (
+                *data.step_counts.get(i)?,
+                data.fin.step_hists.get(i)?.clone(),
+            )
+        }
+    };
+    let invariants = || data.invariants.as_ref().and_then(|r| r.as_ref().ok());
+    let count = |n: u64| Some(n as f64);
+    match metric {
+        Metric::Requests => count(counts.completed()),
+        Metric::Dropped => count(counts.dropped()),
+        Metric::Failed => count(counts.failed()),
+        // "Zero 5xx" means every 5xx, 503 included; status_503 singles it out.
+        Metric::Status5xx => count(counts.class(Class::Status5xx) + counts.class(Class::Status503)),
+        Metric::Status503 => count(counts.class(Class::Status503)),
+        Metric::AttemptFailures => count(counts.attempt_failures),
+        Metric::Retried => count(counts.retried),
+        Metric::P50 => latency(&hist, 0.5),
+        Metric::P90 => latency(&hist, 0.9),
+        Metric::P99 => latency(&hist, 0.99),
+        Metric::P999 => latency(&hist, 0.999),
+        Metric::Max => (!hist.0.is_empty()).then(|| hist.max_ms()),
+        Metric::Throughput => throughput(&counts, data.fin.duration_s),
+        Metric::LostOrders => invariants().map(|r| r.lost_orders as f64),
+        Metric::DuplicateOrders => invariants().map(|r| r.duplicate_orders as f64),
+        Metric::Oversold => invariants().map(|r| r.oversold as f64),
+        Metric::VanishedCarts => invariants().map(|r| r.vanished_carts as f64),
+        // Total time nobody answered while the naive supervisor restarted the server;
+        // zero when no restart happened (a cluster replaces workers with no downtime
+        // to measure here: its cost shows in dropped and latency instead).
+        Metric::Downtime => Some(
+            events
+                .of_mode(&data.mode)
+                .filter(|e| e.kind == Kind::Downtime)
+                .filter_map(|e| e.detail.parse::<f64>().ok())
+                .sum(),
+        ),
+    }
+}
+
+fn latency(hist: &Hist, q: f64) -> Option<f64> {
+    (!hist.0.is_empty()).then(|| hist.ms_at(q))
+}
+
+fn throughput(counts: &Counts, duration_s: f64) -> Option<f64> {
+    (duration_s > 0.0).then(|| counts.completed() as f64 / duration_s)
+}
+
+/// The scenario's thresholds, parsed (they were validated when it was loaded).
+pub fn thresholds(s: &Scenario) -> Vec<Threshold> {
+    let modes: Vec<String> = s.target.modes.iter().map(|m| m.name.clone()).collect();
+    let steps: Vec<String> = s.journey.iter().map(|st| st.name.clone()).collect();
+    s.thresholds
+        .iter()
+        .filter_map(|t| {
+            let mut parsed = Threshold::parse(t.check(), &modes, &steps).ok()?;
+            parsed.abort_on_fail = t.abort();
+            Some(parsed)
+        })
+        .collect()
+}
+
+/// Evaluates every threshold for the modes that ran.
+pub fn evaluate(thresholds: &[Threshold], metrics: &RunMetrics<'_>) -> Vec<Verdict> {
+    let ran: Vec<String> = metrics.modes.iter().map(|m| m.mode.clone()).collect();
+    thresholds
+        .iter()
+        .flat_map(|t| t.evaluate(&ran, metrics))
+        .collect()
+}
+
+/// The first abort-on-fail threshold of `mode` that its running numbers already breach.
+/// Only what can get no better as the run goes on is judged early: counts that must
+/// stay at or below a limit, and the maximum latency.
+pub fn breached_early<'a>(
+    thresholds: &'a [Threshold],
+    data: &ModeData,
+    events: &EventSink,
+) -> Option<&'a Threshold> {
+    use crate::threshold::Op;
+    thresholds.iter().filter(|t| t.abort_on_fail).find(|t| {
+        let applies = t.mode.as_deref().is_none_or(|m| m == data.mode);
+        let monotonic = matches!(
+            t.metric,
+            Metric::Dropped
+                | Metric::Failed
+                | Metric::Status5xx
+                | Metric::Status503
+                | Metric::AttemptFailures
+                | Metric::Retried
+                | Metric::Max
+        ) && !t.percent
+            && matches!(t.op, Op::Eq | Op::Lt | Op::Le);
+        if !applies || !monotonic {
+            return false;
+        }
+        let value = mode_value(data, t.step.as_deref(), t.metric, events);
+        value.is_some_and(|v| match t.op {
+            Op::Eq | Op::Le => v > t.limit,
+            _ => v >= t.limit,
+        })
+    })
+}
+
+/// The verdict table as printed at the end of a run.
+pub fn table(verdicts: &[Verdict]) -> String {
+    let mut out = String::new();
+    let width = verdicts
+        .iter()
+        .map(|v| v.threshold.len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    let _ = writeln!(out, "{:<width$}  {:>16}  verdict", "threshold", "actual");
+    for v in verdicts {
+        let verdict = if v.pass { "pass" } else { "FAIL" };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>16}  {verdict}",
+            v.threshold,
+            v.actual_text()
+        );
+    }
+    out
+}

@@ -1,0 +1,257 @@
+//! `workers.png`: per mode, the answers per second stacked by the worker process that
+//! sent them (one band per PID, a colour family per code version) on the left axis,
+//! and the live worker count on the right axis, with the chaos events marked. A
+//! deploy shows as bands of the new version taking over from the old.
+
+use std::collections::BTreeMap;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{DrawResult, GRID, bold, draw_markers, font, header, markers, mode_panels};
+use crate::report::data::{RunData, WorkerRow};
+use crate::report::fmt;
+
+const LIVE: RGBColor = RGBColor(20, 20, 20);
+
+/// Colour families per version, in order of first appearance: a few shades each.
+const FAMILIES: [[RGBColor; 3]; 4] = [
+    [
+        RGBColor(31, 119, 180),
+        RGBColor(107, 174, 214),
+        RGBColor(8, 81, 156),
+    ],
+    [
+        RGBColor(253, 141, 60),
+        RGBColor(230, 85, 13),
+        RGBColor(253, 190, 133),
+    ],
+    [
+        RGBColor(49, 163, 84),
+        RGBColor(116, 196, 118),
+        RGBColor(0, 109, 44),
+    ],
+    [
+        RGBColor(117, 107, 177),
+        RGBColor(158, 154, 200),
+        RGBColor(84, 39, 143),
+    ],
+];
+
+/// One worker's answers per second, dense over the time axis.
+struct Band {
+    version_index: usize,
+    shade: usize,
+    per_second: Vec<u64>,
+}
+
+/// The versions in order of first appearance, and one band per PID (each PID keeps
+/// the version it first answered with).
+fn bands(rows: &[&WorkerRow], seconds: usize) -> (Vec<String>, Vec<Band>) {
+    let mut versions: Vec<String> = Vec::new();
+    let mut by_pid: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut bands: Vec<Band> = Vec::new();
+    let mut ordered: Vec<&&WorkerRow> = rows.iter().collect();
+    ordered.sort_by_key(|r| (r.second, r.worker_pid));
+    for r in ordered {
+        let version_index = match versions.iter().position(|v| *v == r.version) {
+            Some(i) => i,
+            None => {
+                versions.push(r.version.clone());
+                versions.len() - 1
+            }
+        };
+        let band = *by_pid.entry(r.worker_pid).or_insert_with(|| {
+            let shade = bands
+                .iter()
+                .filter(|b| b.version_index == version_index)
+                .count();
+            bands.push(Band {
+                version_index,
+                shade,
+                per_second: vec![0; seconds],
+            });
+            bands.len() - 1
+        });
+        if let Some(slot) = bands[band].per_second.get_mut(r.second as usize) {
+            *slot += r.responses;
+        }
+    }
+    (versions, bands)
+}
+
+fn band_color(b: &Band) -> RGBColor {
+    let family = FAMILIES[b.version_index % FAMILIES.len()];
+    family[b.shade % family.len()]
+}
+
+pub fn draw(
+    root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    run: &RunData,
+    title: &str,
+) -> DrawResult {
+    let body = header(
+        root,
+        title,
+        "Answers per second stacked by the worker process that sent them (one band per PID, one \
+         colour family per code version); the black line is the number of live workers.",
+        &super::marker_kinds(run),
+    )?;
+    let x = super::time_range(run);
+    let seconds = x.end.ceil() as usize;
+    let mut answers_max = 1u64;
+    let mut per_mode = Vec::new();
+    for mode in run.mode_names() {
+        let rows: Vec<&WorkerRow> = run.workers.iter().filter(|w| w.mode == mode).collect();
+        let (versions, bands) = bands(&rows, seconds);
+        for s in 0..seconds {
+            answers_max = answers_max.max(bands.iter().map(|b| b.per_second[s]).sum());
+        }
+        per_mode.push((mode, versions, bands));
+    }
+    let live_max = run
+        .seconds
+        .iter()
+        .filter_map(|r| r.live_workers)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+
+    for (panel, (mode, versions, bands)) in mode_panels(&body, run).iter().zip(per_mode) {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(mode, bold(20))
+            .margin(10)
+            .x_label_area_size(48)
+            .y_label_area_size(86)
+            .right_y_label_area_size(80)
+            .build_cartesian_2d(x.clone(), 0f64..answers_max as f64 * 1.15)?
+            .set_secondary_coord(x.clone(), 0f64..f64::from(live_max) * 1.5 + 0.5);
+        chart
+            .configure_mesh()
+            .light_line_style(GRID.mix(0.6))
+            .bold_line_style(GRID)
+            .label_style(font(14))
+            .axis_desc_style(font(15))
+            .x_desc("seconds since the start of load")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_desc("answers per second")
+            .y_label_formatter(&|v| fmt::axis_count(*v))
+            .draw()?;
+        chart
+            .configure_secondary_axes()
+            .label_style(font(14))
+            .axis_desc_style(font(15))
+            .y_desc("live workers")
+            .y_labels((f64::from(live_max) * 1.5 + 0.5) as usize + 1)
+            .y_label_formatter(&|v| {
+                if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    String::new()
+                }
+            })
+            .draw()?;
+
+        // Markers first, so the data is drawn over them.
+        draw_markers(
+            &chart.plotting_area().strip_coord_spec(),
+            &x,
+            &markers(run, mode),
+        )?;
+        let mut below = vec![0u64; seconds];
+        for band in &bands {
+            let upper: Vec<u64> = below
+                .iter()
+                .zip(&band.per_second)
+                .map(|(b, v)| b + v)
+                .collect();
+            let mut outline: Vec<(f64, f64)> = Vec::with_capacity(seconds * 4);
+            for (s, &u) in upper.iter().enumerate() {
+                outline.push((s as f64, u as f64));
+                outline.push((s as f64 + 1.0, u as f64));
+            }
+            for (s, &b) in below.iter().enumerate().rev() {
+                outline.push((s as f64 + 1.0, b as f64));
+                outline.push((s as f64, b as f64));
+            }
+            chart.draw_series(std::iter::once(Polygon::new(
+                outline,
+                band_color(band).filled(),
+            )))?;
+            below = upper;
+        }
+        for (i, version) in versions.iter().enumerate() {
+            let n = bands.iter().filter(|b| b.version_index == i).count();
+            let color = FAMILIES[i % FAMILIES.len()][0];
+            chart
+                .draw_series(std::iter::empty::<Polygon<(f64, f64)>>())?
+                .label(format!(
+                    "version {version}: {n} process{}",
+                    if n == 1 { "" } else { "es" }
+                ))
+                .legend(move |(lx, ly)| {
+                    Rectangle::new([(lx, ly - 6), (lx + 18, ly + 6)], color.filled())
+                });
+        }
+
+        let live = live_series(run, mode);
+        chart
+            .draw_secondary_series(LineSeries::new(live.points, LIVE.stroke_width(3)))?
+            .label(live.label)
+            .legend(|(lx, ly)| {
+                PathElement::new(vec![(lx, ly), (lx + 22, ly)], LIVE.stroke_width(3))
+            });
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .margin(12)
+            .label_font(font(14))
+            .background_style(WHITE.mix(0.9))
+            .border_style(GRID)
+            .draw()?;
+    }
+    Ok(())
+}
+
+struct Live {
+    points: Vec<(f64, f64)>,
+    label: &'static str,
+}
+
+/// The live-worker step line from timeseries.csv; when no process watcher ran, the
+/// number of distinct PIDs that answered in each second stands in, and says so.
+fn live_series(run: &RunData, mode: &str) -> Live {
+    let rows: Vec<_> = run.seconds_of(mode).collect();
+    let mut points = Vec::new();
+    if rows.iter().any(|r| r.live_workers.is_some()) {
+        for r in rows {
+            if let Some(n) = r.live_workers {
+                let s = f64::from(r.second);
+                points.push((s, f64::from(n)));
+                points.push((s + 1.0, f64::from(n)));
+            }
+        }
+        return Live {
+            points,
+            label: "live workers",
+        };
+    }
+    let mut answering: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for w in run
+        .workers
+        .iter()
+        .filter(|w| w.mode == mode && w.responses > 0)
+    {
+        answering.entry(w.second).or_default().push(w.worker_pid);
+    }
+    for (s, mut pids) in answering {
+        pids.sort_unstable();
+        pids.dedup();
+        points.push((f64::from(s), pids.len() as f64));
+        points.push((f64::from(s) + 1.0, pids.len() as f64));
+    }
+    Live {
+        points,
+        label: "workers answering (no watcher data)",
+    }
+}

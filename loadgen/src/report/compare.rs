@@ -1,0 +1,400 @@
+//! The numbers of the comparison table (the seed article's table, measured), one
+//! [`ModeFacts`] per mode, computed from the loaded rows alone. Each definition below
+//! is also printed on the report page (see [`DEFINITIONS`]), so the page and the code
+//! cannot drift apart silently: change both here.
+
+use super::data::{Event, EventKind, ModeRow, RunData, SecondRow};
+
+/// Seconds after a deploy during which dropped requests count as "dropped on deploy".
+pub const DEPLOY_WINDOW_S: f64 = 10.0;
+/// Width of the moving window for "throughput under the spike".
+pub const SPIKE_WINDOW_S: usize = 5;
+/// How long after a kill a restart is still matched to it.
+pub const RECOVERY_HORIZON_S: f64 = 60.0;
+/// A `downtime` row logged up to this long before a kill still belongs to it (the
+/// engine may log the exit it measured from with a slightly earlier timestamp).
+const DOWNTIME_SLACK_S: f64 = 0.5;
+/// Start lateness p99 above this means the generator, not the server, may have set
+/// the pace.
+pub const LATENESS_P99_LIMIT_MS: f64 = 100.0;
+
+/// How each comparison number is computed, as shown on the page.
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    (
+        "CPU use of the server processes",
+        "server_cpu_s (master and every worker, exited ones included) divided by the mode's \
+         duration_s: the average number of cores the server kept busy.",
+    ),
+    (
+        "Requests dropped on deploy",
+        "the dropped requests (no HTTP answer after retries: refused, closed or timeout) \
+         completing from the second of each deploy event until 10 s after it, or until the \
+         next deploy if sooner, summed over every deploy; 503 and other 5xx answers in the \
+         same windows are shown beside them.",
+    ),
+    (
+        "Crash recovery time",
+        "for each kill: the downtime the naive supervisor measured (the first `downtime` \
+         event at or after the kill, exit to ready), or else the time from the kill to the \
+         next worker-started or server-restarted event (the master replacing its worker), \
+         within 60 s; median and worst over the kills.",
+    ),
+    (
+        "Throughput under the spike",
+        "the highest 5-second moving average of requests answered ok per second \
+         (timeseries `ok`), so fast refusals never count as throughput.",
+    ),
+    (
+        "Deploy strategy",
+        "as the engine recorded it in modes.csv (`deploy_strategy`).",
+    ),
+];
+
+/// Dropped and 5xx requests in the windows after each deploy.
+#[derive(Debug, Clone, Default)]
+pub struct DeployImpact {
+    pub deploys: usize,
+    pub dropped: u64,
+    pub status_5xx: u64,
+    pub completed: u64,
+}
+
+/// Recovery after the kills of one mode.
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    pub kills: usize,
+    /// Whether any restart could have been seen at all: false when the mode has no
+    /// worker-started, server-restarted or downtime rows (no process watcher ran).
+    pub observable: bool,
+    /// Seconds from kill to serving again, one per recovered kill, sorted.
+    pub times_s: Vec<f64>,
+}
+
+impl Recovery {
+    pub fn unrecovered(&self) -> usize {
+        self.kills - self.times_s.len()
+    }
+    pub fn median_s(&self) -> Option<f64> {
+        let n = self.times_s.len();
+        (n > 0).then(|| {
+            if n % 2 == 1 {
+                self.times_s[n / 2]
+            } else {
+                (self.times_s[n / 2 - 1] + self.times_s[n / 2]) / 2.0
+            }
+        })
+    }
+    pub fn worst_s(&self) -> Option<f64> {
+        self.times_s.last().copied()
+    }
+}
+
+/// The best 5-second stretch of answered requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Spike {
+    pub ok_per_s: f64,
+    pub from_s: u32,
+    pub to_s: u32,
+}
+
+/// Whether every planned user is accounted for.
+#[derive(Debug, Clone, Copy)]
+pub struct Users {
+    pub planned: u64,
+    pub started: u64,
+    pub completed: u64,
+    pub aborted: u64,
+}
+
+impl Users {
+    /// Every planned user started, and every started user either completed or aborted.
+    pub fn all_accounted(&self) -> bool {
+        self.started == self.planned && self.completed + self.aborted == self.started
+    }
+}
+
+/// The comparison numbers and generator health of one mode.
+#[derive(Debug, Clone)]
+pub struct ModeFacts {
+    pub mode: String,
+    pub row: ModeRow,
+    /// Average server cores busy; `None` when the engine could not measure it.
+    pub server_cores: Option<f64>,
+    pub deploy: DeployImpact,
+    pub recovery: Recovery,
+    pub spike: Option<Spike>,
+    pub users: Users,
+    /// Average cores the generator used.
+    pub loadgen_cores: f64,
+    /// The generator's part of the CPU time it and the server used together.
+    pub loadgen_share: Option<f64>,
+    /// Total requests, dropped and failed, and p99 from summary.csv's `all` row.
+    pub requests: u64,
+    pub dropped: u64,
+    pub failed: u64,
+    pub p99_ms: Option<f64>,
+}
+
+/// Compute the facts of every mode, in `modes.csv` order.
+pub fn compute(run: &RunData) -> Vec<ModeFacts> {
+    run.modes.iter().map(|row| mode_facts(run, row)).collect()
+}
+
+fn mode_facts(run: &RunData, row: &ModeRow) -> ModeFacts {
+    let mode = row.mode.as_str();
+    let seconds: Vec<&SecondRow> = run.seconds_of(mode).collect();
+    let events: Vec<&Event> = run.events_of(mode).collect();
+    let duration = row.duration_s.max(f64::MIN_POSITIVE);
+    let all = run
+        .summary
+        .iter()
+        .find(|s| s.mode == mode && s.step == "all");
+    ModeFacts {
+        mode: mode.to_string(),
+        server_cores: row.server_cpu_s.map(|cpu| cpu / duration),
+        deploy: deploy_impact(&seconds, &events),
+        recovery: recovery(&events),
+        spike: spike(&seconds),
+        users: Users {
+            planned: row.users_planned,
+            started: row.users_started,
+            completed: row.users_completed,
+            aborted: row.users_aborted,
+        },
+        loadgen_cores: row.loadgen_cpu_s / duration,
+        loadgen_share: row
+            .server_cpu_s
+            .map(|server| row.loadgen_cpu_s + server)
+            .filter(|total| *total > 0.0)
+            .map(|total| row.loadgen_cpu_s / total),
+        requests: all.map_or(0, |a| a.requests),
+        dropped: all.map_or(0, |a| a.dropped),
+        failed: all.map_or(0, |a| a.failed),
+        p99_ms: all.and_then(|a| a.p99_ms),
+        row: row.clone(),
+    }
+}
+
+fn deploy_impact(seconds: &[&SecondRow], events: &[&Event]) -> DeployImpact {
+    let deploys: Vec<f64> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Deploy)
+        .map(|e| e.t_s)
+        .collect();
+    let mut impact = DeployImpact {
+        deploys: deploys.len(),
+        ..DeployImpact::default()
+    };
+    for (i, &start) in deploys.iter().enumerate() {
+        let end = deploys.get(i + 1).map_or(start + DEPLOY_WINDOW_S, |next| {
+            next.min(start + DEPLOY_WINDOW_S)
+        });
+        let first = start.floor();
+        for s in seconds
+            .iter()
+            .filter(|s| f64::from(s.second) >= first && f64::from(s.second) < end)
+        {
+            impact.dropped += s.dropped;
+            impact.status_5xx += s.status_503 + s.status_5xx;
+            impact.completed += s.completed;
+        }
+    }
+    impact
+}
+
+/// Kills are matched in time order, each to one restart that no earlier kill claimed,
+/// so two kills close together are not both credited to the first replacement.
+fn recovery(events: &[&Event]) -> Recovery {
+    let mut claimed = vec![false; events.len()];
+    let mut times = Vec::new();
+    let mut kills = 0;
+    for kill in events.iter().filter(|e| e.kind == EventKind::Kill) {
+        kills += 1;
+        let horizon = kill.t_s + RECOVERY_HORIZON_S;
+        let unclaimed = |claimed: &[bool], want: &dyn Fn(&Event) -> bool| {
+            events
+                .iter()
+                .enumerate()
+                .find(|(i, e)| !claimed[*i] && e.t_s <= horizon && want(e))
+                .map(|(i, _)| i)
+        };
+        let is_downtime =
+            |e: &Event| e.kind == EventKind::Downtime && parse_ms(&e.detail).is_some();
+        let is_start = |e: &Event| {
+            matches!(
+                e.kind,
+                EventKind::WorkerStarted | EventKind::ServerRestarted
+            )
+        };
+        let Some(first) = unclaimed(&claimed, &|e| {
+            (is_downtime(e) && e.t_s >= kill.t_s - DOWNTIME_SLACK_S)
+                || (is_start(e) && e.t_s > kill.t_s)
+        }) else {
+            continue;
+        };
+        claimed[first] = true;
+        // One restart may be logged twice (server-restarted and its downtime): the
+        // measured downtime wins, and both rows are claimed.
+        let at = events[first].t_s;
+        let twin = unclaimed(&claimed, &|e| {
+            (e.t_s - at).abs() <= DOWNTIME_SLACK_S
+                && if is_downtime(events[first]) {
+                    is_start(e)
+                } else {
+                    is_downtime(e)
+                }
+        });
+        if let Some(t) = twin {
+            claimed[t] = true;
+        }
+        let downtime = [Some(first), twin]
+            .into_iter()
+            .flatten()
+            .find(|&i| is_downtime(events[i]));
+        times.push(match downtime {
+            Some(i) => parse_ms(&events[i].detail).unwrap_or(0.0) / 1000.0,
+            None => at - kill.t_s,
+        });
+    }
+    times.sort_by(f64::total_cmp);
+    Recovery {
+        kills,
+        observable: events.iter().any(|e| {
+            matches!(
+                e.kind,
+                EventKind::WorkerStarted | EventKind::ServerRestarted | EventKind::Downtime
+            )
+        }),
+        times_s: times,
+    }
+}
+
+/// A `downtime` detail: milliseconds, possibly written with a unit.
+fn parse_ms(detail: &str) -> Option<f64> {
+    let d = detail.trim();
+    d.strip_suffix("ms")
+        .unwrap_or(d)
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+}
+
+fn spike(seconds: &[&SecondRow]) -> Option<Spike> {
+    let last = seconds.iter().map(|s| s.second).max()? as usize;
+    let mut ok = vec![0u64; last + 1];
+    for s in seconds {
+        ok[s.second as usize] += s.ok;
+    }
+    let width = SPIKE_WINDOW_S.min(ok.len());
+    let mut best: Option<(u64, usize)> = None;
+    for start in 0..=(ok.len() - width) {
+        let sum: u64 = ok[start..start + width].iter().sum();
+        if best.is_none_or(|(b, _)| sum > b) {
+            best = Some((sum, start));
+        }
+    }
+    best.map(|(sum, start)| Spike {
+        ok_per_s: sum as f64 / width as f64,
+        from_s: start as u32,
+        to_s: (start + width) as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn second(s: u32, ok: u64, dropped: u64) -> SecondRow {
+        SecondRow {
+            mode: "m".into(),
+            second: s,
+            sent: ok + dropped,
+            completed: ok + dropped,
+            ok,
+            status_4xx: 0,
+            status_503: 0,
+            status_5xx: 0,
+            refused: dropped,
+            closed: 0,
+            timeout: 0,
+            dropped,
+            attempt_failures: dropped,
+            p50_ms: None,
+            p99_ms: None,
+            max_ms: None,
+            active_users: 0,
+            open_connections: 0,
+            live_workers: None,
+        }
+    }
+
+    fn event(t_s: f64, kind: EventKind, detail: &str) -> Event {
+        Event {
+            t_s,
+            mode: "m".into(),
+            kind,
+            pid: Some(1),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn deploy_window_stops_at_ten_seconds_and_at_the_next_deploy() {
+        let rows: Vec<SecondRow> = (0..40).map(|s| second(s, 10, 1)).collect();
+        let rows: Vec<&SecondRow> = rows.iter().collect();
+        let deploys = [
+            event(5.4, EventKind::Deploy, ""),
+            event(9.0, EventKind::Deploy, ""),
+        ];
+        let events: Vec<&Event> = deploys.iter().collect();
+        let impact = deploy_impact(&rows, &events);
+        // first window: seconds 5..=8 (cut by the deploy at 9.0); second: 9..=18.
+        assert_eq!(impact.deploys, 2);
+        assert_eq!(impact.dropped, 4 + 10, "{impact:?}");
+    }
+
+    #[test]
+    fn recovery_prefers_measured_downtime_then_the_next_start() {
+        let list = [
+            event(10.0, EventKind::Kill, ""),
+            event(10.0, EventKind::WorkerExited, "SIGKILL"),
+            event(10.25, EventKind::WorkerStarted, ""),
+            event(20.0, EventKind::Kill, ""),
+            event(21.5, EventKind::Downtime, "1200"),
+            event(21.5, EventKind::ServerRestarted, ""),
+            event(50.0, EventKind::Kill, ""),
+        ];
+        let events: Vec<&Event> = list.iter().collect();
+        let r = recovery(&events);
+        assert_eq!(r.kills, 3);
+        assert_eq!(r.unrecovered(), 1, "the last kill has no restart: {r:?}");
+        assert_eq!(r.times_s, vec![0.25, 1.2]);
+        assert!(r.observable);
+    }
+
+    #[test]
+    fn kills_without_any_restart_rows_are_unobservable_not_unrecovered() {
+        let list = [
+            event(10.0, EventKind::Kill, ""),
+            event(12.0, EventKind::Kill, ""),
+        ];
+        let events: Vec<&Event> = list.iter().collect();
+        let r = recovery(&events);
+        assert_eq!(
+            (r.kills, r.times_s.len(), r.observable),
+            (2, 0, false),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn spike_is_the_best_five_second_average_of_ok() {
+        let rows: Vec<SecondRow> = (0..20)
+            .map(|s| second(s, if (8..13).contains(&s) { 100 } else { 10 }, 50))
+            .collect();
+        let rows: Vec<&SecondRow> = rows.iter().collect();
+        let s = spike(&rows).expect("rows exist");
+        assert_eq!((s.ok_per_s, s.from_s, s.to_s), (100.0, 8, 13));
+    }
+}

@@ -1,0 +1,238 @@
+//! Command line of `shop-server`: the flags (clap), human durations (`250ms`, `30s`),
+//! and the one place where the flags become a [`Plan`] (what to run). Nothing else
+//! reads the raw flags; the serving and supervising code only sees the plan.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// One process serves HTTP itself.
+    Single,
+    /// A master that never serves HTTP and N workers sharing one listening socket.
+    Cluster,
+    /// Internal: a worker started by the master, listening socket on fd 3.
+    #[value(hide = true)]
+    Worker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SigtermAction {
+    /// SIGTERM starts a rolling restart (the seed's convention).
+    Restart,
+    /// SIGTERM stops gracefully (for orchestrators such as Kubernetes).
+    Shutdown,
+}
+
+/// Reference shop server: single process, or a master with forked workers sharing
+/// one listening socket, with graceful drain, rolling restarts and crash recovery.
+#[derive(Debug, Parser)]
+#[command(name = "shop-server", version, args_override_self = true)]
+pub struct Cli {
+    /// Process model.
+    #[arg(long, value_enum, default_value_t = Mode::Cluster)]
+    pub mode: Mode,
+    /// Address to listen on (loopback in every test and benchmark).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// SQLite database file (created and seeded when new).
+    #[arg(long, default_value = "shop.db")]
+    pub db: PathBuf,
+    /// Number of products seeded into a new database (ids 1..=N).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub products: u32,
+    /// Initial stock of each seeded product.
+    #[arg(long, default_value_t = 1000)]
+    pub stock: u32,
+    /// Real CPU work per checkout (price computation), e.g. `1ms`.
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    pub checkout_cpu: Duration,
+    /// Simulated payment call per checkout (an I/O wait), e.g. `50ms`.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    pub checkout_io: Duration,
+    /// How long a draining process waits for in-flight requests before closing them.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// How long a client may take to send a complete request head; also the idle
+    /// keep-alive timeout (hyper starts the same timer between requests).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Code version reported in `X-Server-Version` and `/healthz`.
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+    pub version_tag: String,
+    /// File to write the PID of the master (cluster) or of the process (single) to.
+    #[arg(long)]
+    pub pidfile: Option<PathBuf>,
+    /// Event-loop threads per serving process (1 = one core, like one Node.js process).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
+    /// Cluster: number of workers (default: available CPUs).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+    /// Cluster: how long a new worker may take to become ready.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub boot_timeout: Duration,
+    /// Cluster: what SIGTERM to the master means.
+    #[arg(long, value_enum, default_value_t = SigtermAction::Restart)]
+    pub sigterm: SigtermAction,
+}
+
+/// Everything a serving process (single or worker) needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub db: PathBuf,
+    pub seed: Seed,
+    pub checkout_cpu: Duration,
+    pub checkout_io: Duration,
+    pub drain_timeout: Duration,
+    pub header_timeout: Duration,
+    pub version_tag: String,
+    pub threads: u16,
+}
+
+/// The catalog a new database is seeded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seed {
+    pub products: u32,
+    pub stock: u32,
+}
+
+/// Everything the cluster master needs.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub listen: SocketAddr,
+    pub serve: ServeConfig,
+    pub pidfile: Option<PathBuf>,
+    pub workers: u16,
+    pub boot_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub sigterm: SigtermAction,
+}
+
+/// What this invocation runs, decided once from the flags.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    Single {
+        listen: SocketAddr,
+        pidfile: Option<PathBuf>,
+        serve: ServeConfig,
+    },
+    Cluster(ClusterConfig),
+    Worker(ServeConfig),
+}
+
+impl Cli {
+    pub fn into_plan(self) -> Plan {
+        let serve = ServeConfig {
+            db: self.db,
+            seed: Seed {
+                products: self.products,
+                stock: self.stock,
+            },
+            checkout_cpu: self.checkout_cpu,
+            checkout_io: self.checkout_io,
+            drain_timeout: self.drain_timeout,
+            header_timeout: self.header_timeout,
+            version_tag: self.version_tag,
+            threads: self.threads,
+        };
+        match self.mode {
+            Mode::Single => Plan::Single {
+                listen: self.listen,
+                pidfile: self.pidfile,
+                serve,
+            },
+            Mode::Worker => Plan::Worker(serve),
+            Mode::Cluster => {
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let workers = self
+                    .workers
+                    .unwrap_or_else(|| u16::try_from(cpus).unwrap_or(u16::MAX));
+                Plan::Cluster(ClusterConfig {
+                    listen: self.listen,
+                    pidfile: self.pidfile,
+                    workers,
+                    boot_timeout: self.boot_timeout,
+                    drain_timeout: serve.drain_timeout,
+                    sigterm: self.sigterm,
+                    serve,
+                })
+            }
+        }
+    }
+}
+
+/// Parses `250ms`, `30s`, `1.5s`, `2m`, `1h`, `100us` or a bare `0`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("`{text}` has no unit: write e.g. 250ms, 30s, 2m"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: `{number}` is not a number"))?;
+    let seconds_per_unit = match unit {
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use us, ms, s, m, h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(value * seconds_per_unit)
+        .map_err(|_| format!("`{text}` is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_human_form() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("100us"), Ok(Duration::from_micros(100)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn bad_durations_name_the_problem() {
+        let no_unit = parse_duration("30").unwrap_err();
+        assert!(no_unit.contains("no unit"), "{no_unit}");
+        let bad_unit = parse_duration("3 weeks").unwrap_err();
+        assert!(bad_unit.contains("unknown unit"), "{bad_unit}");
+        assert!(parse_duration("ms").is_err());
+    }
+
+    #[test]
+    fn last_flag_wins_so_deploy_wrappers_can_override() {
+        let cli = Cli::try_parse_from([
+            "shop-server",
+            "--version-tag",
+            "v1",
+            "--mode",
+            "cluster",
+            "--mode",
+            "worker",
+            "--version-tag",
+            "v2",
+        ])
+        .expect("parses");
+        assert_eq!(cli.mode, Mode::Worker);
+        assert_eq!(cli.version_tag, "v2");
+    }
+}

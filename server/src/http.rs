@@ -1,0 +1,214 @@
+//! Serving HTTP/1.1 on a listener until told to drain, then draining: the accept loop,
+//! per-connection settings (keep-alive, header read timeout), back-off when accept
+//! runs out of file descriptors, and the drain itself. Drain order: stop accepting
+//! (after taking the connections already queued for us); answer everything with
+//! `Connection: close` and give idle keep-alive connections a short grace to send one
+//! last request (a client whose idle connection is closed under it may have a request
+//! on the wire); then disable keep-alive everywhere (idle connections close, busy
+//! ones finish their response) and wait for the last one, up to the drain timeout.
+//! Routing is [`crate::api`].
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::api::{self, App};
+
+/// How long accept waits after running out of file descriptors before trying again.
+const FD_BACKOFF: Duration = Duration::from_millis(50);
+/// How long idle keep-alive connections may still send a last request after the
+/// drain began (answered with `Connection: close`) before they are closed.
+const IDLE_GRACE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Request head must arrive within this (also the keep-alive idle limit).
+    pub header: Duration,
+    /// Connections still open this long after the drain began are closed.
+    pub drain: Duration,
+}
+
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainOutcome {
+    /// Every connection finished.
+    Clean,
+    /// The drain timeout passed with this many connections still open.
+    TimedOut { open: usize },
+}
+
+struct Connections {
+    graceful: GracefulShutdown,
+    open: Arc<AtomicUsize>,
+    builder: hyper::server::conn::http1::Builder,
+    app: Arc<App>,
+}
+
+impl Connections {
+    fn new(app: Arc<App>, header_timeout: Duration) -> Connections {
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(true);
+        Connections {
+            graceful: GracefulShutdown::new(),
+            open: Arc::new(AtomicUsize::new(0)),
+            builder,
+            app,
+        }
+    }
+
+    fn serve(&self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&self.app);
+        let service = service_fn(move |req| api::handle(Arc::clone(&app), req));
+        let conn = self
+            .graceful
+            .watch(self.builder.serve_connection(TokioIo::new(stream), service));
+        let open = Arc::clone(&self.open);
+        open.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            // A client that vanishes or sends garbage ends its own connection only.
+            let _ = conn.await;
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+/// Serves `listener` until `stop` completes, then drains. `role` names the process
+/// in log lines.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    stop: impl Future<Output = ()>,
+    timeouts: Timeouts,
+    role: &'static str,
+) -> DrainOutcome {
+    let connections = Connections::new(app, timeouts.header);
+    let mut fd_warning = RateLimit::new(Duration::from_secs(1));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.serve(stream);
+                    // Serve what we took before taking more: with several workers
+                    // on one accept queue, the others get their share of a burst.
+                    tokio::task::yield_now().await;
+                }
+                Err(error) => on_accept_error(&error, &mut fd_warning, role).await,
+            },
+        }
+    }
+    // Take what the kernel already queued for us, then close our listening fd. In a
+    // cluster the socket stays open in the master and the other workers, which go on
+    // accepting; in single mode new connections are refused from here on.
+    let swept = sweep_backlog(listener, &connections);
+    let open = connections.open.load(Ordering::Relaxed);
+    crate::log_event!(
+        role,
+        "draining: stopped accepting ({swept} queued connections taken), {open} connections open"
+    );
+    let began = Instant::now();
+    connections.app.start_draining();
+    let grace = IDLE_GRACE.min(timeouts.drain);
+    while connections.open.load(Ordering::Relaxed) > 0 && began.elapsed() < grace {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let Connections { graceful, open, .. } = connections;
+    let left = timeouts.drain.saturating_sub(began.elapsed());
+    match tokio::time::timeout(left, graceful.shutdown()).await {
+        Ok(()) => DrainOutcome::Clean,
+        Err(_) => DrainOutcome::TimedOut {
+            open: open.load(Ordering::Relaxed),
+        },
+    }
+}
+
+/// Accepts every connection already queued, without waiting, and drops the listener.
+fn sweep_backlog(listener: TcpListener, connections: &Connections) -> usize {
+    let Ok(listener) = listener.into_std() else {
+        return 0;
+    };
+    let mut swept = 0;
+    while let Ok((stream, _)) = listener.accept() {
+        if stream.set_nonblocking(true).is_err() {
+            continue;
+        }
+        if let Ok(stream) = TcpStream::from_std(stream) {
+            connections.serve(stream);
+            swept += 1;
+        }
+    }
+    swept
+}
+
+async fn on_accept_error(error: &io::Error, warning: &mut RateLimit, role: &str) {
+    let out_of_resources = matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    );
+    if out_of_resources {
+        if let Some(suppressed) = warning.ready() {
+            crate::log_event!(
+                role,
+                "accept failed: {error}; backing off {FD_BACKOFF:?} ({suppressed} more since last warning)"
+            );
+        }
+        // The connection stays queued; existing connections keep being served.
+        tokio::time::sleep(FD_BACKOFF).await;
+    }
+    // Anything else (ECONNABORTED, a reset before accept) concerns one client only.
+}
+
+/// Lets a warning through at most once per period; counts the ones held back.
+struct RateLimit {
+    period: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    fn new(period: Duration) -> RateLimit {
+        RateLimit {
+            period,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(number held back since the last one)` when a warning may be logged now.
+    fn ready(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self.last.is_some_and(|last| now - last < self.period) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_lets_one_warning_through_per_period() {
+        let mut limit = RateLimit::new(Duration::from_secs(3600));
+        assert_eq!(limit.ready(), Some(0));
+        assert_eq!(limit.ready(), None);
+        assert_eq!(limit.ready(), None);
+        limit.last = Some(Instant::now() - Duration::from_secs(7200));
+        assert_eq!(limit.ready(), Some(2));
+    }
+}
