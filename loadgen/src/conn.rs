@@ -14,10 +14,11 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpSocket;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, Sleep};
 
 /// Where users connect to, shared by all of them.
 pub struct Endpoint {
@@ -87,24 +88,42 @@ async fn connect(ep: &Endpoint, user: u64) -> Result<Conn, Class> {
 
 /// One attempt: (re)connect if needed, send, read the whole answer, all before
 /// `deadline`. On any failure the connection is dropped so a retry reconnects.
+///
+/// `timer` is the user's own timer, re-armed lazily: it is moved only when it would
+/// fire after this deadline, and when it fires early it is pushed to the deadline.
+/// A closed loop then touches the timer wheel about once per timeout period
+/// instead of twice per request.
 pub async fn attempt(
     ep: &Endpoint,
     user: u64,
     conn: &mut Option<Conn>,
     req: Request<Full<Bytes>>,
     deadline: Instant,
+    mut timer: Pin<&mut Sleep>,
 ) -> Result<Answer, Class> {
-    match timeout_at(deadline, attempt_inner(ep, user, conn, req)).await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(class)) => {
-            *conn = None;
-            Err(class)
-        }
-        Err(_elapsed) => {
-            *conn = None;
-            Err(Class::Timeout)
-        }
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
     }
+    let result = {
+        let work = attempt_inner(ep, user, conn, req);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut work => break r,
+                _ = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        break Err(Class::Timeout);
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    };
+    if result.is_err() {
+        *conn = None;
+    }
+    result
 }
 
 async fn attempt_inner(

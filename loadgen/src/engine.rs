@@ -70,6 +70,80 @@ impl EnginePlan {
     }
 }
 
+impl EnginePlan {
+    /// Deals the users round-robin into `parts` plans (one per runtime thread).
+    pub fn split(self, parts: usize) -> Vec<EnginePlan> {
+        let parts = parts.max(1);
+        let mut buckets: Vec<Vec<(u64, Duration)>> = vec![Vec::new(); parts];
+        for (i, u) in self.users.iter().enumerate() {
+            buckets[i % parts].push(*u);
+        }
+        buckets
+            .into_iter()
+            .map(|users| EnginePlan {
+                journey: self.journey.clone(),
+                users_planned: users.len() as u64,
+                users,
+                host: self.host.clone(),
+                ..self
+            })
+            .collect()
+    }
+}
+
+/// Runtime threads an engine uses: `--threads`/LOADGEN_THREADS, else one per CPU.
+pub fn thread_count() -> usize {
+    std::env::var("LOADGEN_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1)
+}
+
+/// Runs the plan on `threads` OS threads, each with its own current-thread runtime
+/// and recorder (no state shared between threads on the hot path). Each thread is
+/// one source of messages on `out`. Returns when every thread has finished.
+pub async fn run_threads(
+    plan: EnginePlan,
+    threads: usize,
+    t0: Instant,
+    stop: watch::Receiver<bool>,
+    out: mpsc::UnboundedSender<Message>,
+) {
+    let mut handles = Vec::new();
+    for (i, part) in plan.split(threads).into_iter().enumerate() {
+        let (stop, thread_out) = (stop.clone(), out.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("loadgen-users-{i}"))
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(run(part, t0, stop, thread_out)),
+                    Err(e) => {
+                        eprintln!("loadgen: cannot start a runtime thread: {e}");
+                        let _ = thread_out.send(Message::Final(FinalSnapshot::default()));
+                    }
+                }
+            });
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                eprintln!("loadgen: cannot start a user thread: {e}");
+                let _ = out.send(Message::Final(FinalSnapshot::default()));
+            }
+        }
+    }
+    drop(out);
+    let _ = tokio::task::spawn_blocking(move || {
+        for h in handles {
+            let _ = h.join();
+        }
+    })
+    .await;
+}
+
 /// Runs the plan from `t0`; sends one `Message::Second` per second and a final
 /// `Message::Final` on `out`. Returns when done or when `stop` turns true.
 pub async fn run(
@@ -79,8 +153,8 @@ pub async fn run(
     out: mpsc::UnboundedSender<Message>,
 ) {
     let steps = plan.journey.steps.len();
-    let groups = 4 * std::thread::available_parallelism().map_or(2, |n| n.get());
-    let recorder = Arc::new(Recorder::new(groups, steps));
+    // One runtime thread per engine: one recorder group is enough.
+    let recorder = Arc::new(Recorder::new(1, steps));
     let host =
         HeaderValue::from_str(&plan.host).unwrap_or_else(|_| HeaderValue::from_static("localhost"));
     let cfg = Arc::new(UserConfig {
@@ -117,7 +191,7 @@ pub async fn run(
                 spawner = None;
                 break;
             }
-            _ = stop.changed() => break,
+            _ = stopped(&mut stop) => break,
             _ = sleep_until(deadline) => break,
         }
     }
@@ -132,6 +206,13 @@ pub async fn run(
     let mut fin: FinalSnapshot = recorder.finish(plan.users_planned);
     fin.duration_s = end.saturating_duration_since(t0).as_secs_f64();
     let _ = out.send(Message::Final(fin));
+}
+
+/// Resolves once `stop` turns true; never, if its sender is gone without saying so.
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 fn emit(rec: &Recorder, from: u32, upto: u32, out: &mpsc::UnboundedSender<Message>) {

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use loadgen::runner::{self, RunError, RunOptions};
 use loadgen::scenario::Scenario;
 use loadgen::{gate, output, report, shard};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -79,7 +80,8 @@ async fn dispatch(cmd: Cmd) -> u8 {
     match cmd {
         Cmd::Validate { scenario } => match Scenario::load(&scenario) {
             Ok(l) => {
-                println!(
+                let _ = writeln!(
+                    std::io::stdout(),
                     "{}: valid: scenario `{}`, {} users, {} steps, modes {:?}",
                     scenario.display(),
                     l.scenario.name,
@@ -122,12 +124,15 @@ async fn dispatch(cmd: Cmd) -> u8 {
             };
             match runner::run(opts).await {
                 Ok(r) => {
-                    print!("{}", output::summary_table(&r.modes));
+                    // A closed stdout (piped into head) must not turn a finished run
+                    // into a panic: the exit code still tells what happened.
+                    let mut out = std::io::stdout();
+                    let _ = write!(out, "{}", output::summary_table(&r.modes));
                     if !r.verdicts.is_empty() {
-                        println!();
-                        print!("{}", gate::table(&r.verdicts));
+                        let _ = writeln!(out);
+                        let _ = write!(out, "{}", gate::table(&r.verdicts));
                     }
-                    println!("run folder: {}", r.dir.display());
+                    let _ = writeln!(out, "run folder: {}", r.dir.display());
                     if let Some(threshold) = &r.aborted_by {
                         eprintln!("loadgen: stopped early: threshold `{threshold}` breached");
                     }
@@ -147,7 +152,7 @@ async fn dispatch(cmd: Cmd) -> u8 {
                         eprintln!("loadgen: thresholds breached: {}", failed.join(", "));
                         1
                     } else {
-                        println!("report: {}", r.dir.join("index.html").display());
+                        let _ = writeln!(out, "report: {}", r.dir.join("index.html").display());
                         0
                     }
                 }

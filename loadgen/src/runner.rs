@@ -16,7 +16,7 @@ use crate::output;
 use crate::progress::Progress;
 use crate::report;
 use crate::scenario::{Loaded, Mode};
-use crate::shard::{self, Workers};
+use crate::shard::{self, WorkerSpec, Workers};
 use crate::snapshot::Message;
 use crate::target::Server;
 use crate::threshold::{Threshold, Verdict};
@@ -113,7 +113,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
         let mut stop = stop_rx.clone();
         let ready = tokio::select! {
             r = server.wait_ready(&s.target.ready_path, s.target.ready_timeout.0) => Some(r),
-            _ = stop.wait_for(|v| *v) => None,
+            _ = engine::stopped(&mut stop) => None,
         };
         match ready {
             None => {
@@ -212,7 +212,11 @@ async fn run_mode(
         .unwrap_or_default();
     let progress = Progress::new(opts.quiet, &mode.name, planned, s.load.users);
     let steps: Vec<String> = s.journey.iter().map(|st| st.name.clone()).collect();
-    let mut data = ModeData::new(&mode.name, &mode.deploy_strategy, steps, processes as usize);
+    // Every runtime thread of every process is one source of snapshots.
+    let threads = engine::thread_count();
+    let sources = processes as usize * threads;
+    let mut data = ModeData::new(&mode.name, &mode.deploy_strategy, steps, sources);
+    data.processes = processes;
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let (cpu0, _) = limits::self_usage();
     let (local_stop_tx, local_stop_rx) = watch::channel(false);
@@ -233,23 +237,24 @@ async fn run_mode(
     if processes > 1 {
         let t0_wall = SystemTime::now() + lead;
         data.started_at = t0_wall;
-        let w = Workers::spawn(
-            &opts.loaded.path,
-            processes,
-            server.addr,
-            &server.host,
-            shard::unix_ns(t0_wall),
+        let spec = WorkerSpec {
+            scenario: &opts.loaded.path,
+            count: processes,
+            addr: server.addr,
+            host: &server.host,
+            t0_unix_ns: shard::unix_ns(t0_wall),
             nonce,
-            tx.clone(),
-        )
-        .map_err(RunError::Harness)?;
+            threads,
+        };
+        let w = Workers::spawn(&spec, tx.clone()).map_err(RunError::Harness)?;
         workers = Some(w);
     } else {
         let plan = EnginePlan::new(s, Shard::WHOLE, server.addr, server.host.clone(), nonce)
             .map_err(RunError::Usage)?;
         data.started_at = SystemTime::now() + lead;
-        local = Some(tokio::spawn(engine::run(
+        local = Some(tokio::spawn(engine::run_threads(
             plan,
+            threads,
             t0,
             local_stop_rx,
             tx.clone(),
@@ -295,7 +300,7 @@ async fn run_mode(
                     None => break,
                 },
                 r = &mut chaos_run, if chaos_result.is_none() => chaos_result = Some(r),
-                _ = stop.wait_for(|v| *v), if !stopping => {
+                _ = engine::stopped(&mut stop), if !stopping => {
                     stopping = true;
                     progress.message("stopping: writing what was measured");
                     let _ = local_stop_tx.send(true);

@@ -91,14 +91,21 @@ pub async fn worker_main(args: WorkerArgs) -> Result<(), String> {
         }
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let run = tokio::spawn(engine::run(plan, t0, stop_rx, tx));
+    let threads = engine::thread_count();
+    let run = tokio::spawn(engine::run_threads(plan, threads, t0, stop_rx, tx));
     let mut out = std::io::stdout().lock();
+    let mut finals = 0;
     while let Some(msg) = rx.recv().await {
         let msg = match msg {
             Message::Final(mut f) => {
-                let (cpu, rss) = limits::self_usage();
-                f.cpu_s = cpu;
-                f.peak_rss_kb = rss;
+                // Every runtime thread sends a final; the process's own CPU time and
+                // peak RSS go with the last one only, so the parent counts them once.
+                finals += 1;
+                if finals == threads {
+                    let (cpu, rss) = limits::self_usage();
+                    f.cpu_s = cpu;
+                    f.peak_rss_kb = rss;
+                }
                 Message::Final(f)
             }
             m => m,
@@ -112,28 +119,47 @@ pub async fn worker_main(args: WorkerArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// What every worker of one mode is told.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSpec<'a> {
+    pub scenario: &'a Path,
+    pub count: u32,
+    pub addr: SocketAddr,
+    pub host: &'a str,
+    pub t0_unix_ns: u128,
+    pub nonce: u64,
+    /// Runtime threads per worker; the parent counts processes x threads sources.
+    pub threads: usize,
+}
+
 /// Worker processes of one mode, as the parent sees them.
 pub struct Workers {
     children: Vec<(Child, Option<ChildStdin>)>,
 }
 
 impl Workers {
-    /// Starts `count` workers; their messages arrive on `tx`.
+    /// Starts `spec.count` workers; their messages arrive on `tx`.
     pub fn spawn(
-        scenario: &Path,
-        count: u32,
-        addr: SocketAddr,
-        host: &str,
-        t0_unix_ns: u128,
-        nonce: u64,
+        spec: &WorkerSpec<'_>,
         tx: mpsc::UnboundedSender<Message>,
     ) -> Result<Workers, String> {
+        let WorkerSpec {
+            scenario,
+            count,
+            addr,
+            host,
+            t0_unix_ns,
+            nonce,
+            threads,
+        } = *spec;
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find the loadgen executable: {e}"))?;
         let scenario = std::fs::canonicalize(scenario).unwrap_or_else(|_| scenario.to_path_buf());
         let mut children = Vec::new();
         for i in 0..count {
             let mut child = Command::new(&exe)
+                .arg("--threads")
+                .arg(threads.to_string())
                 .arg("worker")
                 .arg("--scenario")
                 .arg(&scenario)

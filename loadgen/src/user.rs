@@ -65,12 +65,19 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
     let mut path = String::new();
     let mut body = String::new();
     let mut next_due = due;
+    // Far in the future until the first attempt arms it (see conn::attempt).
+    let timer = sleep_until(due + Duration::from_secs(86_400 * 365));
+    tokio::pin!(timer);
     let mut walked_all = true;
 
     'journey: for (si, step) in cfg.journey.steps.iter().enumerate() {
         for rep in 0..step.repeat {
             let due = next_due;
-            sleep_until(due).await;
+            // A timer for a deadline already past still waits for the timer's next
+            // tick (up to 1 ms): only sleep when there is something to wait for.
+            if due > Instant::now() {
+                sleep_until(due).await;
+            }
             rec.sent(user, cfg.second(due), si);
             path.clear();
             body.clear();
@@ -111,7 +118,16 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                     break Err(Class::Refused);
                 };
                 let deadline = Instant::now() + cfg.timeout;
-                match conn::attempt(&cfg.endpoint, user, &mut conn, req, deadline).await {
+                match conn::attempt(
+                    &cfg.endpoint,
+                    user,
+                    &mut conn,
+                    req,
+                    deadline,
+                    timer.as_mut(),
+                )
+                .await
+                {
                     Ok(answer) => break Ok(answer),
                     Err(class) => {
                         failures += 1;

@@ -144,3 +144,45 @@ fn timeouts_are_dropped_and_503_is_not() {
         "a timeout takes the full timeout"
     );
 }
+
+#[test]
+fn a_timeout_late_in_a_journey_waits_the_full_timeout() {
+    // Two quick answers, then a request that never gets one: the per-user timer
+    // armed for the first request must not cut the third one short.
+    let policy: Policy = Arc::new(|s: &Seen| {
+        if s.path == "/hang" {
+            Action::Hang
+        } else {
+            Action::Answer(200)
+        }
+    });
+    let server = TestServer::start(policy);
+    let load = "users = 20\ntimeout = \"400ms\"\n[load.arrival]\npeak_rate = 100\n[load.retry]\ncount = 1\nbackoff = \"10ms\"\n";
+    let journey = r#"
+[[journey]]
+name = "a"
+path = "/a"
+think = "150ms"
+
+[[journey]]
+name = "b"
+path = "/b"
+think = "150ms"
+
+[[journey]]
+name = "hang"
+path = "/hang"
+"#;
+    let run = run_scenario("late-timeout", &scenario(&server.url(), load, journey), &[]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let hang = run.summary("test", "hang");
+    assert_eq!(num(&hang, "timeout"), 20.0, "{hang:?}");
+    assert_eq!(num(&hang, "attempts"), 40.0, "one retry each: {hang:?}");
+    assert_eq!(server.count(|c| &c.hung), 40);
+    // Two attempts of 400 ms each, plus the back-off, from the request's due instant.
+    assert!(
+        num(&hang, "p50_ms") >= 810.0,
+        "every timeout took the full timeout twice: {hang:?}"
+    );
+    assert_eq!(num(&run.summary("test", "a"), "ok"), 20.0);
+}
