@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 use loadgen::runner::{self, RunError, RunOptions};
 use loadgen::scenario::Scenario;
-use loadgen::{gate, output, report, shard};
+use loadgen::{chaos, gate, output, report, shard};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +94,30 @@ async fn dispatch(cmd: Cmd) -> u8 {
                         .map(|m| m.name.as_str())
                         .collect::<Vec<_>>()
                 );
+                // The chaos timetable each mode will get: the same for every run of
+                // this scenario, since random times come from its seed.
+                let rules = chaos::rules_of(&l.scenario);
+                for mode in &l.scenario.target.modes {
+                    let plan = chaos::plan(
+                        &rules,
+                        l.scenario.seed,
+                        &mode.name,
+                        l.scenario.load.max_duration.0,
+                    );
+                    if plan.is_empty() {
+                        continue;
+                    }
+                    let actions: Vec<String> = plan
+                        .iter()
+                        .map(|a| format!("{} at {:.2}s", a.kind.name(), a.at.as_secs_f64()))
+                        .collect();
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "  chaos in {}: {}",
+                        mode.name,
+                        actions.join(", ")
+                    );
+                }
                 0
             }
             Err(e) => {

@@ -263,7 +263,12 @@ async fn run_mode(
     drop(tx);
     let mut stopping = false;
     let mut breached: Option<String> = None;
-    let timetable = chaos::plan(&chaos_rules(s), s.seed, &mode.name, s.load.max_duration.0);
+    let timetable = chaos::plan(
+        &chaos::rules_of(s),
+        s.seed,
+        &mode.name,
+        s.load.max_duration.0,
+    );
     let (chaos_stop_tx, mut chaos_stop_rx) = watch::channel(false);
     let chaos_result = {
         let chaos = ChaosRun {
@@ -355,12 +360,3 @@ async fn run_mode(
 
 /// How often the watcher looks at the server's processes.
 const WATCH_EVERY: Duration = Duration::from_millis(20);
-
-/// The scenario's chaos rules (validated when the scenario was loaded).
-fn chaos_rules(s: &crate::scenario::Scenario) -> Vec<chaos::ChaosRule> {
-    let modes: Vec<String> = s.target.modes.iter().map(|m| m.name.clone()).collect();
-    s.chaos
-        .iter()
-        .filter_map(|c| chaos::rule_from(c, &modes).ok())
-        .collect()
-}

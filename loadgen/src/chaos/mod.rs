@@ -11,7 +11,7 @@ mod spec;
 
 pub use plan::{ActionKind, ChaosRule, PlannedAction, When, plan};
 pub use run::{ChaosRun, ServerControl};
-pub use spec::rule_from;
+pub use spec::{rule_from, rules_of};
 
 /// Why chaos could not go on.
 #[derive(Debug, thiserror::Error)]
