@@ -1,3 +1,5 @@
+//! Unit tests of threshold parsing and evaluation against a table of made-up metrics.
+
 use std::collections::HashMap;
 
 use super::*;
