@@ -19,7 +19,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::accept::SharedAcceptor;
+use crate::accept::{HANDOFF_QUEUE, SharedAcceptor};
 use crate::api::{self, App};
 
 /// How long accept waits after running out of file descriptors before trying again.
@@ -128,7 +128,15 @@ pub async fn serve(
                     biased;
                     () = &mut stop => break,
                     accepted = acceptor.next() => match accepted {
-                        Some(stream) => serve_std(stream, &connections),
+                        Some(stream) => {
+                            serve_std(stream, &connections);
+                            // Take the whole batch the accept thread queued in this
+                            // turn of the loop, not one connection per turn.
+                            for _ in 1..HANDOFF_QUEUE {
+                                let Some(stream) = acceptor.try_next() else { break };
+                                serve_std(stream, &connections);
+                            }
+                        }
                         None => {
                             crate::log_event!(role, "the accept thread stopped: draining");
                             break;
