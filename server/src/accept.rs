@@ -3,8 +3,10 @@
 //! connection and the one already running would take the whole burst (measured here:
 //! 64 wrk connections, all on one worker). A thread blocked in accept(2) instead
 //! waits in the kernel's FIFO queue of exclusive waiters, so connections go round
-//! the workers in turn. The thread hands each connection to the event loop over a
-//! channel. To stop (drain), it is interrupted with SIGUSR1, whose handler does
+//! the workers in turn. The thread hands connections to the event loop over a
+//! queue of [`HANDOFF_QUEUE`] slots, which the loop empties in one turn: with one
+//! slot, each accept waited for a turn of a busy loop, and a reconnect storm (a
+//! rollout closing ~19,000 keep-alive connections) filled the kernel's accept queue. To stop (drain), it is interrupted with SIGUSR1, whose handler does
 //! nothing and is installed without SA_RESTART so accept(2) returns EINTR; closing
 //! its copy of the socket leaves the queue to the other workers. Running out of file
 //! descriptors backs off, warning at most once a second.
@@ -25,6 +27,10 @@ use crate::http::RateLimit;
 const WAKE_SIGNAL: libc::c_int = libc::SIGUSR1;
 const FD_BACKOFF: Duration = Duration::from_millis(50);
 const BURST_PAUSE: Duration = Duration::from_micros(50);
+/// Connections accepted but not yet taken by the event loop. One slot made every
+/// accept wait for a turn of a busy event loop (thousands of connection tasks), which
+/// capped accepts far below a reconnect storm's rate and overflowed the kernel queue.
+pub const HANDOFF_QUEUE: usize = 256;
 
 pub struct SharedAcceptor {
     streams: mpsc::Receiver<TcpStream>,
@@ -56,7 +62,7 @@ impl SharedAcceptor {
     pub fn start(listener: TcpListener, role: &'static str) -> io::Result<SharedAcceptor> {
         install_wake_handler()?;
         listener.set_nonblocking(false)?;
-        let (tx, streams) = mpsc::channel(1);
+        let (tx, streams) = mpsc::channel(HANDOFF_QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -80,6 +86,11 @@ impl SharedAcceptor {
     /// The next accepted connection; `None` if the accept thread is gone.
     pub async fn next(&mut self) -> Option<TcpStream> {
         self.streams.recv().await
+    }
+
+    /// Another connection already handed over, without waiting.
+    pub fn try_next(&mut self) -> Option<TcpStream> {
+        self.streams.try_recv().ok()
     }
 
     /// Stops accepting and closes this process's copy of the socket; returns the

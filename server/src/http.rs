@@ -5,21 +5,26 @@
 //! stops its accept thread and leaves the shared queue to the others); answer everything with
 //! `Connection: close` and give idle keep-alive connections a short grace to send one
 //! last request (a client whose idle connection is closed under it may have a request
-//! on the wire); then disable keep-alive everywhere (idle connections close, busy
-//! ones finish their response) and wait for the last one, up to the drain timeout.
+//! on the wire); then close the idle ones (busy ones close after their response) and
+//! wait for the last one, up to the drain timeout. A worker closes its idle
+//! connections spread over [`IDLE_CLOSE_SPREAD`] rather than all in one
+//! millisecond: at ~10,000 connections that burst swamped the clients, many of whom
+//! sent a request on a connection already closed and had to retry; the other workers
+//! take the reconnections meanwhile. Single mode closes them at once: nobody else
+//! can serve them, and its drain should end quickly.
 //! Routing is [`crate::api`].
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
-use crate::accept::SharedAcceptor;
+use crate::accept::{HANDOFF_QUEUE, SharedAcceptor};
 use crate::api::{self, App};
 
 /// How long accept waits after running out of file descriptors before trying again.
@@ -27,6 +32,11 @@ const FD_BACKOFF: Duration = Duration::from_millis(50);
 /// How long idle keep-alive connections may still send a last request after the
 /// drain began (answered with `Connection: close`) before they are closed.
 const IDLE_GRACE: Duration = Duration::from_millis(250);
+/// After the grace, a worker closes its idle keep-alive connections spread over this
+/// long (in accept order), not all in the same millisecond.
+const IDLE_CLOSE_SPREAD: Duration = Duration::from_millis(1000);
+/// Granularity of that spread: connection `n` closes in slot `n % CLOSE_SLOTS`.
+const CLOSE_SLOTS: u32 = 1000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -46,7 +56,9 @@ pub enum DrainOutcome {
 }
 
 struct Connections {
-    graceful: GracefulShutdown,
+    /// When set: the moment idle connections start closing, and over how long.
+    closing: watch::Sender<Option<(Instant, Duration)>>,
+    accepted: AtomicU32,
     open: Arc<AtomicUsize>,
     builder: hyper::server::conn::http1::Builder,
     app: Arc<App>,
@@ -60,7 +72,8 @@ impl Connections {
             .header_read_timeout(header_timeout)
             .keep_alive(true);
         Connections {
-            graceful: GracefulShutdown::new(),
+            closing: watch::Sender::new(None),
+            accepted: AtomicU32::new(0),
             open: Arc::new(AtomicUsize::new(0)),
             builder,
             app,
@@ -71,14 +84,31 @@ impl Connections {
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&self.app);
         let service = service_fn(move |req| api::handle(Arc::clone(&app), req));
-        let conn = self
-            .graceful
-            .watch(self.builder.serve_connection(TokioIo::new(stream), service));
+        let conn = self.builder.serve_connection(TokioIo::new(stream), service);
+        let slot = self.accepted.fetch_add(1, Ordering::Relaxed) % CLOSE_SLOTS;
+        let mut closing = self.closing.subscribe();
         let open = Arc::clone(&self.open);
         open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
+            tokio::pin!(conn);
             // A client that vanishes or sends garbage ends its own connection only.
-            let _ = conn.await;
+            let close_from = tokio::select! {
+                _ = conn.as_mut() => None,
+                closing = closing.wait_for(Option::is_some) => {
+                    Some(closing.ok().and_then(|c| *c).unwrap_or((Instant::now(), Duration::ZERO)))
+                }
+            };
+            if let Some((start, spread)) = close_from {
+                let at = start + spread * slot / CLOSE_SLOTS;
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    () = tokio::time::sleep_until(at.into()) => {
+                        // Idle: closes now; busy: closes after its response.
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+            }
             open.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -107,6 +137,7 @@ pub async fn serve(
     let connections = Connections::new(app, timeouts.header);
     let mut fd_warning = RateLimit::new(Duration::from_secs(1));
     tokio::pin!(stop);
+    let shared = matches!(source, Source::Shared(_));
     let swept = match source {
         Source::Own(listener) => {
             loop {
@@ -128,7 +159,15 @@ pub async fn serve(
                     biased;
                     () = &mut stop => break,
                     accepted = acceptor.next() => match accepted {
-                        Some(stream) => serve_std(stream, &connections),
+                        Some(stream) => {
+                            serve_std(stream, &connections);
+                            // Take the whole batch the accept thread queued in this
+                            // turn of the loop, not one connection per turn.
+                            for _ in 1..HANDOFF_QUEUE {
+                                let Some(stream) = acceptor.try_next() else { break };
+                                serve_std(stream, &connections);
+                            }
+                        }
                         None => {
                             crate::log_event!(role, "the accept thread stopped: draining");
                             break;
@@ -155,13 +194,24 @@ pub async fn serve(
     while connections.open.load(Ordering::Relaxed) > 0 && began.elapsed() < grace {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let Connections { graceful, open, .. } = connections;
-    let left = timeouts.drain.saturating_sub(began.elapsed());
-    match tokio::time::timeout(left, graceful.shutdown()).await {
-        Ok(()) => DrainOutcome::Clean,
-        Err(_) => DrainOutcome::TimedOut {
-            open: open.load(Ordering::Relaxed),
-        },
+    // Never spread past half of what is left of the drain timeout.
+    let spread = if shared {
+        IDLE_CLOSE_SPREAD.min(timeouts.drain.saturating_sub(began.elapsed()) / 2)
+    } else {
+        Duration::ZERO
+    };
+    connections
+        .closing
+        .send_replace(Some((Instant::now(), spread)));
+    loop {
+        let open = connections.open.load(Ordering::Relaxed);
+        if open == 0 {
+            return DrainOutcome::Clean;
+        }
+        if began.elapsed() >= timeouts.drain {
+            return DrainOutcome::TimedOut { open };
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

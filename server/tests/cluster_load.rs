@@ -1,7 +1,7 @@
 //! Cluster mode under keep-alive load, against the real binary: five rolling
 //! restarts in a row with zero failed requests and never fewer than 2 ready workers,
-//! and a SIGKILLed worker replaced quickly while the other worker's connection never
-//! notices.
+//! a SIGKILLed worker replaced quickly while the other worker's connection never
+//! notices, and a draining worker closing its idle connections progressively.
 
 mod support;
 
@@ -217,4 +217,46 @@ async fn a_killed_worker_is_replaced_and_the_other_is_untouched() {
         "the surviving worker's connection must be untouched: {} answers, unexpected {bad:?}",
         pinned_answers.len()
     );
+}
+
+/// At a rollout the clients of a worker with thousands of idle keep-alive connections
+/// must not all see their connection close in the same millisecond (they would race
+/// it with their next request and retry): the draining worker closes them one slot
+/// (1 ms) apart in accept order, each cleanly (EOF, no reset).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_worker_closes_idle_connections_progressively() {
+    const CONNECTIONS: usize = 400;
+    let dir = TempDir::new("cluster-idle-close");
+    let server = start_cluster(Path::new(BIN), &dir, &["--workers", "1"]).await;
+    let old = workers(&server);
+    let conns: Vec<KeepAlive> = (0..CONNECTIONS)
+        .map(|_| {
+            let mut conn = KeepAlive::connect(server.addr).expect("connect");
+            let answer = conn.get("/healthz").expect("healthz");
+            assert!(answer.status == 200 && old.contains(&answer.pid) && !answer.close);
+            conn
+        })
+        .collect();
+    let signalled = Instant::now();
+    server.signal(Signal::SIGTERM); // rolling restart: the one old worker drains
+    let watchers: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| {
+            std::thread::spawn(move || conn.wait_closed().map(|()| signalled.elapsed()))
+        })
+        .collect();
+    let closed: Vec<Duration> = watchers
+        .into_iter()
+        .map(|w| w.join().expect("watcher").expect("a clean close"))
+        .collect();
+    let first = closed.iter().min().copied().unwrap_or_default();
+    let last = closed.iter().max().copied().unwrap_or_default();
+    eprintln!("{CONNECTIONS} idle connections closed from {first:?} to {last:?} after SIGTERM");
+    // Slots 0..400 of 1 ms: about 400 ms from first to last (all at once before).
+    assert!(
+        last - first >= Duration::from_millis(250),
+        "idle connections closed within {:?} of each other",
+        last - first
+    );
+    server.log.wait_for("rollout finished", WAIT).await;
 }

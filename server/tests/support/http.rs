@@ -142,6 +142,18 @@ impl KeepAlive {
         })
     }
 
+    /// Waits (up to [`WAIT`]) until the server closes this idle connection: `Ok` on
+    /// a clean close (EOF), an error on a reset, on unexpected bytes or a timeout.
+    pub fn wait_closed(&mut self) -> std::io::Result<()> {
+        let mut chunk = [0u8; 256];
+        match self.stream.read(&mut chunk)? {
+            0 => Ok(()),
+            n => Err(std::io::Error::other(format!(
+                "{n} unexpected bytes on an idle connection"
+            ))),
+        }
+    }
+
     pub fn get(&mut self, path: &str) -> std::io::Result<RawAnswer> {
         use std::io::{Error, ErrorKind};
         let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n");
