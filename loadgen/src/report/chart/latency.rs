@@ -4,7 +4,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{DrawResult, GRID, bold, draw_markers, font, header, markers, mode_panels, segments};
+use super::{
+    DrawResult, GRID, bold, draw_markers, font, header, legend, markers, mode_panels, segments,
+};
 use crate::report::data::{RunData, SecondRow};
 use crate::report::fmt;
 
@@ -86,14 +88,7 @@ pub fn draw(
                 font(16).color(&super::MUTED),
             ))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .margin(12)
-            .label_font(font(15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GRID)
-            .draw()?;
+        legend(&mut chart, 12, 15)?;
     }
     Ok(())
 }

@@ -156,6 +156,23 @@ fn register_fonts() -> Result<(), ReportError> {
         .map_err(ReportError::Font)
 }
 
+/// The series legend every chart draws in its panel's upper-left corner.
+pub fn legend<'a, 'b: 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, CT>,
+    margin: u32,
+    size: u32,
+) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .margin(margin)
+        .label_font(font(size))
+        .background_style(WHITE.mix(0.9))
+        .border_style(GRID)
+        .draw()?;
+    Ok(())
+}
+
 pub fn font(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().color(&TEXT)
 }

@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{DrawResult, GRID, MUTED, font, header, mode_color};
+use super::{DrawResult, GRID, MUTED, font, header, legend, mode_color};
 use crate::report::data::RunData;
 use crate::report::fmt;
 
@@ -136,14 +136,7 @@ pub fn draw(
             font(18).color(&MUTED),
         ))?;
     } else {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .margin(14)
-            .label_font(font(16))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GRID)
-            .draw()?;
+        legend(&mut chart, 14, 16)?;
     }
     Ok(())
 }

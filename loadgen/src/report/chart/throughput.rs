@@ -6,7 +6,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{DrawResult, GRID, MUTED, bold, draw_markers, font, header, markers, mode_panels};
+use super::{
+    DrawResult, GRID, MUTED, bold, draw_markers, font, header, legend, markers, mode_panels,
+};
 use crate::report::data::{RunData, SecondRow};
 use crate::report::fmt;
 
@@ -149,14 +151,7 @@ pub fn draw(
                 font(15).color(&MUTED),
             ))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .margin(12)
-            .label_font(font(14))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GRID)
-            .draw()?;
+        legend(&mut chart, 12, 14)?;
     }
     Ok(())
 }

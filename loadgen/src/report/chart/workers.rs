@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{DrawResult, GRID, bold, draw_markers, font, header, markers, mode_panels};
+use super::{DrawResult, GRID, bold, draw_markers, font, header, legend, markers, mode_panels};
 use crate::report::data::{RunData, WorkerRow};
 use crate::report::fmt;
 
@@ -201,14 +201,7 @@ pub fn draw(
             .legend(|(lx, ly)| {
                 PathElement::new(vec![(lx, ly), (lx + 22, ly)], LIVE.stroke_width(3))
             });
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .margin(12)
-            .label_font(font(14))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GRID)
-            .draw()?;
+        legend(&mut chart, 12, 14)?;
     }
     Ok(())
 }
