@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    DrawResult, GRID, bold, draw_markers, font, header, legend, markers, mode_panels, segments,
+    DrawResult, bold, draw_markers, font, header, legend, markers, mode_panels, segments, time_mesh,
 };
 use crate::report::data::{RunData, SecondRow};
 use crate::report::fmt;
@@ -46,17 +46,7 @@ pub fn draw(
             .x_label_area_size(48)
             .y_label_area_size(86)
             .build_cartesian_2d(x.clone(), y.clone().log_scale())?;
-        chart
-            .configure_mesh()
-            .light_line_style(GRID.mix(0.6))
-            .bold_line_style(GRID)
-            .label_style(font(14))
-            .axis_desc_style(font(15))
-            .x_desc("seconds since the start of load")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("latency (ms, log scale)")
-            .y_label_formatter(&|v| fmt::ms_tick(*v))
-            .draw()?;
+        time_mesh(&mut chart, "latency (ms, log scale)", &|v| fmt::ms_tick(*v))?;
         // Markers first, so the data is drawn over them.
         draw_markers(
             &chart.plotting_area().strip_coord_spec(),

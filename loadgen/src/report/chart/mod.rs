@@ -15,6 +15,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -154,6 +156,29 @@ fn register_fonts() -> Result<(), ReportError> {
         })
         .clone()
         .map_err(ReportError::Font)
+}
+
+/// The grid and axes of a chart over time: seconds on x, `y_desc` on y.
+pub fn time_mesh<'a, 'b: 'a, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y>>,
+    y_desc: &str,
+    y_label: &dyn Fn(&f64) -> String,
+) -> DrawResult
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .light_line_style(GRID.mix(0.6))
+        .bold_line_style(GRID)
+        .label_style(font(14))
+        .axis_desc_style(font(15))
+        .x_desc("seconds since the start of load")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_desc(y_desc)
+        .y_label_formatter(y_label)
+        .draw()?;
+    Ok(())
 }
 
 /// The series legend every chart draws in its panel's upper-left corner.

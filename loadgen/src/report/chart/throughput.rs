@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    DrawResult, GRID, MUTED, bold, draw_markers, font, header, legend, markers, mode_panels,
+    DrawResult, MUTED, bold, draw_markers, font, header, legend, markers, mode_panels, time_mesh,
 };
 use crate::report::data::{RunData, SecondRow};
 use crate::report::fmt;
@@ -74,17 +74,7 @@ pub fn draw(
             .right_y_label_area_size(80)
             .build_cartesian_2d(x.clone(), 0f64..rate_max)?
             .set_secondary_coord(x.clone(), 0f64..error_axis);
-        chart
-            .configure_mesh()
-            .light_line_style(GRID.mix(0.6))
-            .bold_line_style(GRID)
-            .label_style(font(14))
-            .axis_desc_style(font(15))
-            .x_desc("seconds since the start of load")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("requests per second")
-            .y_label_formatter(&|v| fmt::axis_count(*v))
-            .draw()?;
+        time_mesh(&mut chart, "requests per second", &|v| fmt::axis_count(*v))?;
         chart
             .configure_secondary_axes()
             .label_style(font(14))

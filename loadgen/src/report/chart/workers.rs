@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{DrawResult, GRID, bold, draw_markers, font, header, legend, markers, mode_panels};
+use super::{
+    DrawResult, bold, draw_markers, font, header, legend, markers, mode_panels, time_mesh,
+};
 use crate::report::data::{RunData, WorkerRow};
 use crate::report::fmt;
 
@@ -126,17 +128,7 @@ pub fn draw(
             .right_y_label_area_size(80)
             .build_cartesian_2d(x.clone(), 0f64..answers_max as f64 * 1.15)?
             .set_secondary_coord(x.clone(), 0f64..f64::from(live_max) * 1.5 + 0.5);
-        chart
-            .configure_mesh()
-            .light_line_style(GRID.mix(0.6))
-            .bold_line_style(GRID)
-            .label_style(font(14))
-            .axis_desc_style(font(15))
-            .x_desc("seconds since the start of load")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("answers per second")
-            .y_label_formatter(&|v| fmt::axis_count(*v))
-            .draw()?;
+        time_mesh(&mut chart, "answers per second", &|v| fmt::axis_count(*v))?;
         chart
             .configure_secondary_axes()
             .label_style(font(14))
