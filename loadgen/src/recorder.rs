@@ -198,7 +198,8 @@ impl Recorder {
         out
     }
 
-    /// Lifetime data: per-step histograms, lateness and user counts.
+    /// Lifetime data: per-step histograms, lateness, user counts and the ledger
+    /// (moved out: call once, at the end).
     pub fn finish(&self, users_planned: u64) -> FinalSnapshot {
         let mut f = FinalSnapshot {
             step_hists: (0..self.steps).map(|_| Hist::new()).collect(),
@@ -206,7 +207,7 @@ impl Recorder {
             ..FinalSnapshot::default()
         };
         for g in &self.groups {
-            let g = g.lock().unwrap_or_else(|e| e.into_inner());
+            let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
             for (a, h) in f.step_hists.iter_mut().zip(g.step_hists.iter()) {
                 a.merge(h);
             }
@@ -214,7 +215,8 @@ impl Recorder {
             f.users_started += g.users_started;
             f.users_completed += g.users_completed;
             f.users_aborted += g.users_aborted;
-            f.ledger.merge(g.ledger.clone());
+            // The run is over: hand the ledger on instead of copying every id.
+            f.ledger.merge(std::mem::take(&mut g.ledger));
         }
         f
     }

@@ -79,6 +79,26 @@ impl ServerControl for Proc {
     }
 }
 
+/// Runs `timetable` against `server` until it is done or `stop` resolves; the log.
+async fn run_chaos(
+    server: &mut Proc,
+    timetable: &[PlannedAction],
+    seed: u64,
+    restart_delay: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> EventLog {
+    let events = EventLog::new(Instant::now(), "test");
+    let chaos = ChaosRun {
+        timetable,
+        events: &events,
+        watcher: None,
+        seed,
+        restart_delay,
+    };
+    chaos.run(server, stop).await.expect("chaos run");
+    events
+}
+
 fn at(ms: u64, kind: ActionKind) -> PlannedAction {
     PlannedAction {
         at: Duration::from_millis(ms),
@@ -117,18 +137,14 @@ async fn kills_and_pauses_hit_live_workers_and_paused_ones_are_resumed() {
             },
         ),
     ];
-    let events = EventLog::new(Instant::now(), "test");
-    let chaos = ChaosRun {
-        timetable: &timetable,
-        events: &events,
-        watcher: None,
-        seed: 9,
-        restart_delay: Duration::ZERO,
-    };
-    chaos
-        .run(&mut server, std::future::pending())
-        .await
-        .expect("chaos run");
+    let events = run_chaos(
+        &mut server,
+        &timetable,
+        9,
+        Duration::ZERO,
+        std::future::pending(),
+    )
+    .await;
 
     let log = events.snapshot();
     let kinds: Vec<Kind> = log.iter().map(|e| e.kind).collect();
@@ -158,18 +174,14 @@ async fn a_stop_mid_pause_still_resumes_the_worker() {
             duration: Duration::from_secs(60),
         },
     )];
-    let events = EventLog::new(Instant::now(), "test");
-    let chaos = ChaosRun {
-        timetable: &timetable,
-        events: &events,
-        watcher: None,
-        seed: 1,
-        restart_delay: Duration::ZERO,
-    };
-    chaos
-        .run(&mut server, tokio::time::sleep(Duration::from_millis(200)))
-        .await
-        .expect("chaos run");
+    let events = run_chaos(
+        &mut server,
+        &timetable,
+        1,
+        Duration::ZERO,
+        tokio::time::sleep(Duration::from_millis(200)),
+    )
+    .await;
     let pid = server.root_pid().expect("pid");
     let stat = procs::read_stat(pid).expect("stat").expect("process lives");
     assert_ne!(stat.state, 'T', "left stopped: {:?}", events.snapshot());
@@ -194,18 +206,14 @@ async fn the_naive_supervisor_restarts_a_single_process_and_logs_the_downtime() 
             },
         ),
     ];
-    let events = EventLog::new(Instant::now(), "test");
-    let chaos = ChaosRun {
-        timetable: &timetable,
-        events: &events,
-        watcher: None,
-        seed: 1,
-        restart_delay: Duration::from_millis(30),
-    };
-    chaos
-        .run(&mut server, std::future::pending())
-        .await
-        .expect("chaos run");
+    let events = run_chaos(
+        &mut server,
+        &timetable,
+        1,
+        Duration::from_millis(30),
+        std::future::pending(),
+    )
+    .await;
     let log = events.snapshot();
     let kinds: Vec<Kind> = log.iter().map(|e| e.kind).collect();
     use Kind::*;
