@@ -24,6 +24,17 @@ pub enum Kind {
     Downtime,
 }
 
+const ALL_KINDS: [Kind; 8] = [
+    Kind::Deploy,
+    Kind::Kill,
+    Kind::Pause,
+    Kind::Resume,
+    Kind::WorkerStarted,
+    Kind::WorkerExited,
+    Kind::ServerRestarted,
+    Kind::Downtime,
+];
+
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +47,11 @@ impl Kind {
             Kind::ServerRestarted => "server-restarted",
             Kind::Downtime => "downtime",
         }
+    }
+
+    /// The kind named `name` in events.csv, if it is one.
+    pub fn parse(name: &str) -> Option<Kind> {
+        ALL_KINDS.into_iter().find(|k| k.name() == name)
     }
 
     /// Chaos actions the harness performed, as opposed to what it observed.

@@ -4,6 +4,7 @@
 //! cannot drift apart silently: change both here.
 
 use super::data::{Event, EventKind, ModeRow, RunData, SecondRow};
+use crate::events::Kind;
 
 /// Seconds after a deploy during which dropped requests count as "dropped on deploy".
 pub const DEPLOY_WINDOW_S: f64 = 10.0;
@@ -178,7 +179,7 @@ fn mode_facts(run: &RunData, row: &ModeRow) -> ModeFacts {
 fn deploy_impact(seconds: &[&SecondRow], events: &[&Event]) -> DeployImpact {
     let deploys: Vec<f64> = events
         .iter()
-        .filter(|e| e.kind == EventKind::Deploy)
+        .filter(|e| e.kind == EventKind::Known(Kind::Deploy))
         .map(|e| e.t_s)
         .collect();
     let mut impact = DeployImpact {
@@ -208,7 +209,10 @@ fn recovery(events: &[&Event]) -> Recovery {
     let mut claimed = vec![false; events.len()];
     let mut times = Vec::new();
     let mut kills = 0;
-    for kill in events.iter().filter(|e| e.kind == EventKind::Kill) {
+    for kill in events
+        .iter()
+        .filter(|e| e.kind == EventKind::Known(Kind::Kill))
+    {
         kills += 1;
         let horizon = kill.t_s + RECOVERY_HORIZON_S;
         let unclaimed = |claimed: &[bool], want: &dyn Fn(&Event) -> bool| {
@@ -219,11 +223,11 @@ fn recovery(events: &[&Event]) -> Recovery {
                 .map(|(i, _)| i)
         };
         let is_downtime =
-            |e: &Event| e.kind == EventKind::Downtime && parse_ms(&e.detail).is_some();
+            |e: &Event| e.kind == EventKind::Known(Kind::Downtime) && parse_ms(&e.detail).is_some();
         let is_start = |e: &Event| {
             matches!(
                 e.kind,
-                EventKind::WorkerStarted | EventKind::ServerRestarted
+                EventKind::Known(Kind::WorkerStarted) | EventKind::Known(Kind::ServerRestarted)
             )
         };
         let Some(first) = unclaimed(&claimed, &|e| {
@@ -262,7 +266,9 @@ fn recovery(events: &[&Event]) -> Recovery {
         observable: events.iter().any(|e| {
             matches!(
                 e.kind,
-                EventKind::WorkerStarted | EventKind::ServerRestarted | EventKind::Downtime
+                EventKind::Known(Kind::WorkerStarted)
+                    | EventKind::Known(Kind::ServerRestarted)
+                    | EventKind::Known(Kind::Downtime)
             )
         }),
         times_s: times,
@@ -344,8 +350,8 @@ mod tests {
         let rows: Vec<SecondRow> = (0..40).map(|s| second(s, 10, 1)).collect();
         let rows: Vec<&SecondRow> = rows.iter().collect();
         let deploys = [
-            event(5.4, EventKind::Deploy, ""),
-            event(9.0, EventKind::Deploy, ""),
+            event(5.4, EventKind::Known(Kind::Deploy), ""),
+            event(9.0, EventKind::Known(Kind::Deploy), ""),
         ];
         let events: Vec<&Event> = deploys.iter().collect();
         let impact = deploy_impact(&rows, &events);
@@ -357,13 +363,13 @@ mod tests {
     #[test]
     fn recovery_prefers_measured_downtime_then_the_next_start() {
         let list = [
-            event(10.0, EventKind::Kill, ""),
-            event(10.0, EventKind::WorkerExited, "SIGKILL"),
-            event(10.25, EventKind::WorkerStarted, ""),
-            event(20.0, EventKind::Kill, ""),
-            event(21.5, EventKind::Downtime, "1200"),
-            event(21.5, EventKind::ServerRestarted, ""),
-            event(50.0, EventKind::Kill, ""),
+            event(10.0, EventKind::Known(Kind::Kill), ""),
+            event(10.0, EventKind::Known(Kind::WorkerExited), "SIGKILL"),
+            event(10.25, EventKind::Known(Kind::WorkerStarted), ""),
+            event(20.0, EventKind::Known(Kind::Kill), ""),
+            event(21.5, EventKind::Known(Kind::Downtime), "1200"),
+            event(21.5, EventKind::Known(Kind::ServerRestarted), ""),
+            event(50.0, EventKind::Known(Kind::Kill), ""),
         ];
         let events: Vec<&Event> = list.iter().collect();
         let r = recovery(&events);
@@ -376,8 +382,8 @@ mod tests {
     #[test]
     fn kills_without_any_restart_rows_are_unobservable_not_unrecovered() {
         let list = [
-            event(10.0, EventKind::Kill, ""),
-            event(12.0, EventKind::Kill, ""),
+            event(10.0, EventKind::Known(Kind::Kill), ""),
+            event(12.0, EventKind::Known(Kind::Kill), ""),
         ];
         let events: Vec<&Event> = list.iter().collect();
         let r = recovery(&events);

@@ -8,6 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::events::Kind;
 use serde::de::DeserializeOwned;
 
 use super::ReportError;
@@ -94,47 +96,23 @@ pub struct WorkerRow {
     pub responses: u64,
 }
 
-/// What an `events.csv` row records.
+/// What an `events.csv` row records: a kind the engine writes, or one this renderer
+/// does not know (kept and listed, never charted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
-    Deploy,
-    Kill,
-    Pause,
-    Resume,
-    WorkerStarted,
-    WorkerExited,
-    ServerRestarted,
-    Downtime,
-    /// A kind this renderer does not know; kept and listed, never charted.
+    Known(Kind),
     Other(String),
 }
 
 impl EventKind {
     fn parse(s: &str) -> Self {
-        match s {
-            "deploy" => Self::Deploy,
-            "kill" => Self::Kill,
-            "pause" => Self::Pause,
-            "resume" => Self::Resume,
-            "worker-started" => Self::WorkerStarted,
-            "worker-exited" => Self::WorkerExited,
-            "server-restarted" => Self::ServerRestarted,
-            "downtime" => Self::Downtime,
-            other => Self::Other(other.to_string()),
-        }
+        Kind::parse(s).map_or_else(|| Self::Other(s.to_string()), Self::Known)
     }
 
     /// The name used in `events.csv`.
     pub fn as_str(&self) -> &str {
         match self {
-            Self::Deploy => "deploy",
-            Self::Kill => "kill",
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-            Self::WorkerStarted => "worker-started",
-            Self::WorkerExited => "worker-exited",
-            Self::ServerRestarted => "server-restarted",
-            Self::Downtime => "downtime",
+            Self::Known(kind) => kind.name(),
             Self::Other(s) => s,
         }
     }

@@ -8,6 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{DrawResult, MUTED, WIDTH, bold, font};
+use crate::events::Kind;
 use crate::report::data::{EventKind, RunData};
 
 /// A chaos event as drawn over a time chart.
@@ -63,16 +64,19 @@ pub fn markers(run: &RunData, mode: &str) -> Vec<Marker> {
         .enumerate()
         .filter_map(|(i, e)| {
             let kind = match e.kind {
-                EventKind::Deploy => MarkerKind::Deploy,
-                EventKind::Kill => MarkerKind::Kill,
-                EventKind::Pause => MarkerKind::Pause,
-                EventKind::ServerRestarted => MarkerKind::Restart,
+                EventKind::Known(Kind::Deploy) => MarkerKind::Deploy,
+                EventKind::Known(Kind::Kill) => MarkerKind::Kill,
+                EventKind::Known(Kind::Pause) => MarkerKind::Pause,
+                EventKind::Known(Kind::ServerRestarted) => MarkerKind::Restart,
                 _ => return None,
             };
             let until_s = (kind == MarkerKind::Pause).then(|| {
                 events[i + 1..]
                     .iter()
-                    .find(|r| r.kind == EventKind::Resume && (r.pid == e.pid || e.pid.is_none()))
+                    .find(|r| {
+                        r.kind == EventKind::Known(Kind::Resume)
+                            && (r.pid == e.pid || e.pid.is_none())
+                    })
                     .map_or(e.t_s + 1.0, |r| r.t_s)
             });
             Some(Marker {

@@ -5,6 +5,7 @@
 
 use super::comparison::{comparison, count_tone, generator};
 use super::{Block, Cell, Span, Table, Tone, rich};
+use crate::events::Kind;
 use crate::report::ChartFile;
 use crate::report::compare::{self, ModeFacts};
 use crate::report::data::{EventKind, RunData};
@@ -239,7 +240,12 @@ fn thresholds(run: &RunData) -> Vec<Block> {
 }
 
 fn events(run: &RunData) -> Vec<Block> {
-    let noise = |k: &EventKind| matches!(k, EventKind::WorkerStarted | EventKind::WorkerExited);
+    let noise = |k: &EventKind| {
+        matches!(
+            k,
+            EventKind::Known(Kind::WorkerStarted) | EventKind::Known(Kind::WorkerExited)
+        )
+    };
     let mode_rank = |m: &str| run.modes.iter().position(|r| r.mode == m);
     let mut chaos: Vec<_> = run.events.iter().filter(|e| !noise(&e.kind)).collect();
     chaos.sort_by_key(|e| mode_rank(&e.mode)); // stable: time order within a mode
@@ -263,7 +269,7 @@ fn events(run: &RunData) -> Vec<Block> {
                 .iter()
                 .take(MAX_EVENT_ROWS)
                 .map(|e| {
-                    let detail = if e.kind == EventKind::Downtime {
+                    let detail = if e.kind == EventKind::Known(Kind::Downtime) {
                         format!("{} ms down, exit to ready", e.detail)
                     } else {
                         e.detail.clone()
