@@ -3,9 +3,12 @@
 //! 3 the harness failed, 130 interrupted after writing what was measured).
 
 use clap::{Parser, Subcommand};
-use loadgen::runner::{self, RunError, RunOptions};
-use loadgen::scenario::Scenario;
-use loadgen::{chaos, gate, output, report, shard};
+use loadgen::engine::shards as shard;
+use loadgen::plan::chaos;
+use loadgen::plan::scenario::Scenario;
+use loadgen::run::{self as runner, RunError, RunOptions};
+use loadgen::verdict::gate;
+use loadgen::{report, runfolder as output};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,7 +52,7 @@ enum Cmd {
     Report { run_dir: PathBuf },
     /// Internal: run one shard of the users and stream snapshots on stdout.
     #[command(hide = true)]
-    Worker(shard::WorkerArgs),
+    Shard(shard::ShardArgs),
 }
 
 fn main() -> ExitCode {
@@ -205,10 +208,10 @@ async fn dispatch(cmd: Cmd) -> u8 {
                 2
             }
         },
-        Cmd::Worker(args) => match shard::worker_main(args).await {
+        Cmd::Shard(args) => match shard::shard_main(args).await {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("loadgen worker: {e}");
+                eprintln!("loadgen shard: {e}");
                 3
             }
         },

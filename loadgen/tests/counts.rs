@@ -1,5 +1,5 @@
 //! loadgen's counts agree with what the server saw, in one process and when the
-//! users are split over several `loadgen worker` processes; every file of the run
+//! users are split over several `loadgen shard` processes; every file of the run
 //! folder is written with the contract's columns.
 
 mod common;

@@ -4,7 +4,7 @@
 //! cannot drift apart silently: change both here.
 
 use super::data::{Event, EventKind, ModeRow, RunData, SecondRow};
-use crate::events::Kind;
+use crate::observe::events::Kind;
 
 /// Seconds after a deploy during which dropped requests count as "dropped on deploy".
 pub const DEPLOY_WINDOW_S: f64 = 10.0;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::events::Kind;
+use crate::observe::events::Kind;
 use serde::de::DeserializeOwned;
 
 use super::ReportError;

@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{DrawResult, MUTED, WIDTH, bold, font};
-use crate::events::Kind;
+use crate::observe::events::Kind;
 use crate::report::data::{EventKind, RunData};
 
 /// A chaos event as drawn over a time chart.

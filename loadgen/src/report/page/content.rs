@@ -5,7 +5,7 @@
 
 use super::comparison::{comparison, count_tone, generator};
 use super::{Block, Cell, Span, Table, Tone, rich};
-use crate::events::Kind;
+use crate::observe::events::Kind;
 use crate::report::ChartFile;
 use crate::report::compare::{self, ModeFacts};
 use crate::report::data::{EventKind, RunData};

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use crate::events::{EventLog, Kind};
-use crate::procs::{self, ProcStat};
+use crate::observe::events::{EventLog, Kind};
+use crate::observe::procs::{self, ProcStat};
 
 /// Which processes are the server's workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +221,7 @@ fn exit_detail(pid: i32) -> String {
             .unwrap_or_else(|| "exited".to_string()),
         Ok(Some(stat)) => format!("left its parent, still running under ppid {}", stat.ppid),
         // Its parent reaped it between two samples: the status went with it.
-        _ => crate::events::STATUS_REAPED.to_string(),
+        _ => crate::observe::events::STATUS_REAPED.to_string(),
     }
 }
 

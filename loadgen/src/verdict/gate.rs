@@ -7,12 +7,12 @@
 
 use std::fmt::Write as _;
 
-use crate::events::{EventSink, Kind};
+use crate::engine::snapshot::Hist;
+use crate::engine::timeline::ModeData;
+use crate::observe::events::{EventSink, Kind};
 use crate::outcome::{Class, Counts};
-use crate::scenario::Scenario;
-use crate::snapshot::Hist;
-use crate::threshold::{Metric, Metrics, Threshold, Verdict};
-use crate::timeline::ModeData;
+use crate::plan::scenario::Scenario;
+use crate::plan::threshold::{Metric, Metrics, Threshold, Verdict};
 
 /// The measured values of a run (or of the modes run so far).
 pub struct RunMetrics<'a> {
@@ -117,7 +117,7 @@ pub fn breached_early<'a>(
     data: &ModeData,
     events: &EventSink,
 ) -> Option<&'a Threshold> {
-    use crate::threshold::Op;
+    use crate::plan::threshold::Op;
     thresholds.iter().filter(|t| t.abort_on_fail).find(|t| {
         let applies = t.mode.as_deref().is_none_or(|m| m == data.mode);
         let monotonic = matches!(

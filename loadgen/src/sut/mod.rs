@@ -5,8 +5,8 @@
 //! after the stop timeout. Refuses non-loopback targets unless allowed.
 
 use crate::limits::is_loopback_host;
-use crate::scenario::{Mode, WorkerSetName};
-use crate::watcher::WorkerSet;
+use crate::observe::watcher::WorkerSet;
+use crate::plan::scenario::{Mode, WorkerSetName};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::net::SocketAddr;

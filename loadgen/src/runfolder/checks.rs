@@ -7,8 +7,8 @@ use std::io;
 use std::path::Path;
 
 use super::csv_err;
-use crate::threshold::Verdict;
-use crate::timeline::ModeData;
+use crate::engine::timeline::ModeData;
+use crate::plan::threshold::Verdict;
 
 /// Writes invariants.csv for every mode that ran its checks.
 pub fn write_invariants(dir: &Path, modes: &[ModeData]) -> io::Result<()> {

@@ -8,10 +8,10 @@ mod checks;
 
 pub use checks::write_thresholds;
 
-use crate::events::EventSink;
+use crate::engine::snapshot::Hist;
+use crate::engine::timeline::ModeData;
+use crate::observe::events::EventSink;
 use crate::outcome::{CLASSES, Class, Counts};
-use crate::snapshot::Hist;
-use crate::timeline::ModeData;
 use std::fmt::Write as _;
 use std::io;
 use std::path::Path;

@@ -5,9 +5,9 @@
 //! one `SecondSnapshot`; the hot path touches only integers, `Instant`s and its own
 //! group's mutex.
 
-use crate::invariants::Ledger;
+use crate::engine::snapshot::{FinalSnapshot, Hist, SecondSnapshot, WorkerCount};
 use crate::outcome::{Class, Counts};
-use crate::snapshot::{FinalSnapshot, Hist, SecondSnapshot, WorkerCount};
+use crate::verdict::invariants::Ledger;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -4,9 +4,9 @@
 //! exit and start it again, as a naive supervisor would.
 
 use super::{Server, TargetError};
-use crate::chaos::{ChaosError, ServerControl};
-use crate::procs;
-use crate::watcher::WorkerSet;
+use crate::observe::chaos::{ChaosError, ServerControl};
+use crate::observe::procs;
+use crate::observe::watcher::WorkerSet;
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::Request;

@@ -1,15 +1,15 @@
-//! Running users in several loadgen processes. The parent starts `loadgen worker`
+//! Running users in several loadgen processes. The parent starts `loadgen shard`
 //! children, each taking shard i/n of the users with a shared wall-clock start, and
 //! reads their JSON-line snapshots (counters plus V2-serialized histograms) into the
-//! same channel the in-process engine uses. A worker stops on SIGINT or when its
+//! same channel the in-process engine uses. A shard stops on SIGINT or when its
 //! stdin closes (the parent went away). The same protocol serves shards run on
 //! other machines.
 
-use crate::arrivals::Shard;
+use crate::engine::snapshot::Message;
 use crate::engine::{self, EnginePlan};
 use crate::limits;
-use crate::scenario::Scenario;
-use crate::snapshot::Message;
+use crate::plan::arrivals::Shard;
+use crate::plan::scenario::Scenario;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
@@ -22,16 +22,16 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-/// Arguments of the hidden `loadgen worker` subcommand.
+/// Arguments of the hidden `loadgen shard` subcommand.
 #[derive(Debug, Clone, clap::Args)]
-pub struct WorkerArgs {
+pub struct ShardArgs {
     #[arg(long)]
     pub scenario: PathBuf,
     #[arg(long)]
     pub addr: SocketAddr,
     #[arg(long)]
     pub host: String,
-    /// i/n: this worker runs users with index mod n == i.
+    /// i/n: this shard runs users with index mod n == i.
     #[arg(long)]
     pub shard: String,
     /// Wall-clock start of the mode, nanoseconds since the Unix epoch.
@@ -60,8 +60,8 @@ pub fn instant_of(t_unix_ns: u128) -> Instant {
     }
 }
 
-/// Body of `loadgen worker`: runs one shard and streams snapshots on stdout.
-pub async fn worker_main(args: WorkerArgs) -> Result<(), String> {
+/// Body of `loadgen shard`: runs one shard and streams snapshots on stdout.
+pub async fn shard_main(args: ShardArgs) -> Result<(), String> {
     limits::raise_nofile();
     let loaded = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
     let shard = Shard::parse(&args.shard)?;
@@ -119,31 +119,31 @@ pub async fn worker_main(args: WorkerArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// What every worker of one mode is told.
+/// What every shard process of one mode is told.
 #[derive(Debug, Clone, Copy)]
-pub struct WorkerSpec<'a> {
+pub struct ShardSpec<'a> {
     pub scenario: &'a Path,
     pub count: u32,
     pub addr: SocketAddr,
     pub host: &'a str,
     pub t0_unix_ns: u128,
     pub nonce: u64,
-    /// Runtime threads per worker; the parent counts processes x threads sources.
+    /// Runtime threads per shard process; the parent counts processes x threads sources.
     pub threads: usize,
 }
 
-/// Worker processes of one mode, as the parent sees them.
-pub struct Workers {
+/// Shard processes of one mode, as the parent sees them.
+pub struct Shards {
     children: Vec<(Child, Option<ChildStdin>)>,
 }
 
-impl Workers {
-    /// Starts `spec.count` workers; their messages arrive on `tx`.
+impl Shards {
+    /// Starts `spec.count` shard processes; their messages arrive on `tx`.
     pub fn spawn(
-        spec: &WorkerSpec<'_>,
+        spec: &ShardSpec<'_>,
         tx: mpsc::UnboundedSender<Message>,
-    ) -> Result<Workers, String> {
-        let WorkerSpec {
+    ) -> Result<Shards, String> {
+        let ShardSpec {
             scenario,
             count,
             addr,
@@ -160,7 +160,7 @@ impl Workers {
             let mut child = Command::new(&exe)
                 .arg("--threads")
                 .arg(threads.to_string())
-                .arg("worker")
+                .arg("shard")
                 .arg("--scenario")
                 .arg(&scenario)
                 .arg("--addr")
@@ -178,8 +178,8 @@ impl Workers {
                 .stderr(Stdio::inherit())
                 .kill_on_drop(true)
                 .spawn()
-                .map_err(|e| format!("cannot start loadgen worker {i}/{count}: {e}"))?;
-            let stdout = child.stdout.take().ok_or("worker stdout missing")?;
+                .map_err(|e| format!("cannot start loadgen shard {i}/{count}: {e}"))?;
+            let stdout = child.stdout.take().ok_or("shard stdout missing")?;
             let stdin = child.stdin.take();
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -189,16 +189,16 @@ impl Workers {
                         Ok(m) => {
                             let _ = tx.send(m);
                         }
-                        Err(e) => eprintln!("loadgen: worker {i}/{count} sent a bad line: {e}"),
+                        Err(e) => eprintln!("loadgen: shard {i}/{count} sent a bad line: {e}"),
                     }
                 }
             });
             children.push((child, stdin));
         }
-        Ok(Workers { children })
+        Ok(Shards { children })
     }
 
-    /// Asks every worker to stop and report what it measured.
+    /// Asks every shard to stop and report what it measured.
     pub fn stop(&mut self) {
         for (child, stdin) in &mut self.children {
             stdin.take();
@@ -208,7 +208,7 @@ impl Workers {
         }
     }
 
-    /// Waits for every worker to exit; returns how many failed.
+    /// Waits for every shard to exit; returns how many failed.
     pub async fn wait(mut self) -> usize {
         let mut failed = 0;
         for (child, stdin) in &mut self.children {

@@ -8,9 +8,10 @@ use nix::sys::signal::Signal;
 use tokio::process::{Child, Command};
 
 use super::*;
-use crate::events::{EventLog, Kind};
-use crate::procs;
-use crate::watcher::WorkerSet;
+use crate::observe::events::{EventLog, Kind};
+use crate::observe::procs;
+use crate::observe::watcher::WorkerSet;
+use crate::plan::chaos::ActionKind;
 
 struct Proc {
     child: Option<Child>,

@@ -4,7 +4,7 @@
 //! `load.arrival.peak_rate` or `journey[2].path`.
 
 use super::{Arrival, Scenario};
-use crate::journey::Template;
+use crate::plan::journey::Template;
 
 /// A semantic error: (key path, message).
 pub type Problem = (String, String);
@@ -171,11 +171,12 @@ pub fn check(s: &Scenario) -> Result<(), Problem> {
     }
     let modes: Vec<String> = s.target.modes.iter().map(|m| m.name.clone()).collect();
     for (i, c) in s.chaos.iter().enumerate() {
-        crate::chaos::rule_from(c, &modes).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
+        crate::plan::chaos::rule_from(c, &modes)
+            .map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
     }
     let steps: Vec<String> = s.journey.iter().map(|st| st.name.clone()).collect();
     for (i, t) in s.thresholds.iter().enumerate() {
-        crate::threshold::Threshold::parse(t.check(), &modes, &steps)
+        crate::plan::threshold::Threshold::parse(t.check(), &modes, &steps)
             .map_err(|e| (format!("thresholds[{i}]"), e.to_string()))?;
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! responses, think times. The user loop reads this data; it never re-reads the
 //! scenario. Rendering writes into a buffer the caller reuses.
 
-use crate::scenario::{Scenario, ThinkRange};
+use crate::plan::scenario::{Scenario, ThinkRange};
 use hyper::Method;
 use rand::RngExt;
 use std::fmt::Write as _;

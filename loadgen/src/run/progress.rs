@@ -3,10 +3,10 @@
 //! cumulative errors, the last event and the next chaos action. Reads `ModeData` once a second; `--quiet` (or a non-terminal
 //! stderr) shows nothing. Never slows the engine: it sees only merged snapshots.
 
-use crate::chaos::PlannedAction;
-use crate::events::Event;
+use crate::engine::timeline::ModeData;
+use crate::observe::events::Event;
 use crate::outcome::Class;
-use crate::timeline::ModeData;
+use crate::plan::chaos::PlannedAction;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Duration;
 

@@ -15,11 +15,10 @@ use nix::unistd::Pid;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::ChaosError;
-use super::plan::{ActionKind, PlannedAction};
-use crate::events::{EventLog, Kind};
-use crate::procs;
-use crate::watcher::{Watcher, WorkerSet};
+use crate::observe::events::{EventLog, Kind};
+use crate::observe::procs;
+use crate::observe::watcher::{Watcher, WorkerSet};
+use crate::plan::chaos::{ActionKind, PlannedAction};
 
 /// The server as chaos sees it.
 pub trait ServerControl: Send {
@@ -216,3 +215,15 @@ impl ChaosRun<'_> {
         Ok(())
     }
 }
+
+/// Why chaos could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ChaosError {
+    #[error("waiting for the server process {pid} to exit failed: {reason}")]
+    Wait { pid: i32, reason: String },
+    #[error("restarting the server failed: {reason}")]
+    Restart { reason: String },
+}
+
+#[cfg(test)]
+mod tests;

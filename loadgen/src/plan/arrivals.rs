@@ -4,7 +4,7 @@
 //! where the cumulative arrivals reach `k + 0.5`. Deterministic, so shards in
 //! other processes compute the same schedule and each takes its users `i mod n`.
 
-use crate::scenario::Arrival;
+use crate::plan::scenario::Arrival;
 use std::time::Duration;
 
 /// A piece of the rate curve: `rate` users/s at its start, `to` at its end.

@@ -5,10 +5,10 @@
 //! schedule), so a stalled server shows in the numbers. Every special case is data
 //! in `Journey` and `UserConfig`; there is no second loop.
 
-use crate::conn::{self, Conn, Endpoint};
-use crate::journey::{self, Ctx, Journey, Record};
+use crate::engine::conn::{self, Conn, Endpoint};
+use crate::engine::recorder::{Finished, Recorder};
 use crate::outcome::Class;
-use crate::recorder::{Finished, Recorder};
+use crate::plan::journey::{self, Ctx, Journey, Record};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;

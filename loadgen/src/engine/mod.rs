@@ -4,14 +4,20 @@
 //! is done, the mode's time cap is reached or a stop is requested. Snapshots go to
 //! a channel; the engine neither prints nor writes files.
 
-use crate::arrivals::{Profile, Shard};
-use crate::conn::Endpoint;
-use crate::journey::Journey;
+pub mod conn;
+pub mod recorder;
+pub mod shards;
+pub mod snapshot;
+pub mod timeline;
+pub mod user;
+
+use crate::engine::conn::Endpoint;
+use crate::engine::recorder::Recorder;
+use crate::engine::snapshot::{FinalSnapshot, Message};
 use crate::limits;
-use crate::recorder::Recorder;
-use crate::scenario::Scenario;
-use crate::snapshot::{FinalSnapshot, Message};
-use crate::user::{self, UserConfig};
+use crate::plan::arrivals::{Profile, Shard};
+use crate::plan::journey::Journey;
+use crate::plan::scenario::Scenario;
 use hyper::header::HeaderValue;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +25,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
+use user::UserConfig;
 
 /// What one engine runs: built once from the scenario, then only read.
 pub struct EnginePlan {

@@ -1,13 +1,13 @@
 //! One mode's merged measurements: per-second rows, per-step totals, answers per
-//! worker, and the final data of every engine (in-process or `loadgen worker`
+//! worker, and the final data of every engine (in-process or `loadgen shard`
 //! shards). Owns merging: a second is closed once every source has reported it,
 //! then its histogram is reduced to p50/p99/max and dropped, so memory stays flat
 //! however long the run. Writers and the progress line read this; they never merge.
 
-use crate::invariants::InvariantReport;
+use crate::engine::snapshot::{FinalSnapshot, Hist, Message, SecondSnapshot, WorkerCount};
+use crate::observe::watcher::ServerCost;
 use crate::outcome::Counts;
-use crate::snapshot::{FinalSnapshot, Hist, Message, SecondSnapshot, WorkerCount};
-use crate::watcher::ServerCost;
+use crate::verdict::invariants::InvariantReport;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 

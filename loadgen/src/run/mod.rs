@@ -1,27 +1,30 @@
 //! `loadgen run`: for each selected mode, start the target, wait until it is ready,
-//! run the users (in this process, or in several `loadgen worker` processes when
+//! run the users (in this process, or in several `loadgen shard` processes when
 //! one process cannot hold their connections), merge what they measured, stop the
 //! target, and write the run folder after every mode so a failure later keeps what
 //! was measured. Ctrl-C stops the load, writes the folder and reports
 //! `interrupted`. Decides nothing about exit codes: `main` maps the result.
 
-use crate::arrivals::{Profile, Shard};
-use crate::chaos::{self, ChaosRun, ServerControl};
+pub mod progress;
+
+use crate::engine::shards::{self, ShardSpec, Shards};
+use crate::engine::snapshot::Message;
+use crate::engine::timeline::ModeData;
 use crate::engine::{self, EnginePlan};
-use crate::events::{EventLog, EventSink};
-use crate::gate::{self, RunMetrics};
-use crate::invariants::{self, AuditPaths};
 use crate::limits;
-use crate::output;
-use crate::progress::Progress;
+use crate::observe::chaos::{ChaosRun, ServerControl};
+use crate::observe::events::{EventLog, EventSink};
+use crate::observe::watcher::Watcher;
+use crate::plan::arrivals::{Profile, Shard};
+use crate::plan::chaos;
+use crate::plan::scenario::{Loaded, Mode};
+use crate::plan::threshold::{Threshold, Verdict};
 use crate::report;
-use crate::scenario::{Loaded, Mode};
-use crate::shard::{self, WorkerSpec, Workers};
-use crate::snapshot::Message;
-use crate::target::Server;
-use crate::threshold::{Threshold, Verdict};
-use crate::timeline::ModeData;
-use crate::watcher::Watcher;
+use crate::run::progress::Progress;
+use crate::runfolder;
+use crate::sut::Server;
+use crate::verdict::gate::{self, RunMetrics};
+use crate::verdict::invariants::{self, AuditPaths};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
@@ -80,7 +83,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
     let dir = opts.out.clone().unwrap_or_else(|| {
         PathBuf::from("reports")
             .join(&s.name)
-            .join(output::stamp(SystemTime::now()))
+            .join(runfolder::stamp(SystemTime::now()))
     });
     std::fs::create_dir_all(&dir)
         .map_err(|e| RunError::Harness(format!("cannot create {}: {e}", dir.display())))?;
@@ -94,7 +97,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
             let _ = stop_tx.send(true);
         }
     });
-    let nonce = shard::unix_ns(SystemTime::now()) as u64 / 1_000_000;
+    let nonce = shards::unix_ns(SystemTime::now()) as u64 / 1_000_000;
     let mut done: Vec<ModeData> = Vec::new();
     let mut events = EventSink::default();
     let mut interrupted = false;
@@ -174,7 +177,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
             events: &events,
         };
         let verdicts = gate::evaluate(&thresholds, &metrics);
-        output::write_thresholds(&dir, &verdicts)
+        runfolder::write_thresholds(&dir, &verdicts)
             .map_err(|e| RunError::Harness(format!("cannot write {}: {e}", dir.display())))?;
         verdicts
     };
@@ -190,7 +193,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
 }
 
 fn write(dir: &std::path::Path, modes: &[ModeData], events: &EventSink) -> Result<(), RunError> {
-    output::write_run(dir, modes, events)
+    runfolder::write_run(dir, modes, events)
         .map_err(|e| RunError::Harness(format!("cannot write {}: {e}", dir.display())))
 }
 
@@ -220,11 +223,11 @@ async fn run_mode(
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let (cpu0, _) = limits::self_usage();
     let (local_stop_tx, local_stop_rx) = watch::channel(false);
-    let mut workers = None;
+    let mut shard_procs = None;
     let mut local = None;
     // Second 0 of this mode, for the engines and for the event log alike.
     let lead = if processes > 1 {
-        // Workers need a moment to start and build their schedules.
+        // Shards need a moment to start and build their schedules.
         Duration::from_millis(1500)
     } else {
         Duration::from_millis(50)
@@ -237,17 +240,17 @@ async fn run_mode(
     if processes > 1 {
         let t0_wall = SystemTime::now() + lead;
         data.started_at = t0_wall;
-        let spec = WorkerSpec {
+        let spec = ShardSpec {
             scenario: &opts.loaded.path,
             count: processes,
             addr: server.addr,
             host: &server.host,
-            t0_unix_ns: shard::unix_ns(t0_wall),
+            t0_unix_ns: shards::unix_ns(t0_wall),
             nonce,
             threads,
         };
-        let w = Workers::spawn(&spec, tx.clone()).map_err(RunError::Harness)?;
-        workers = Some(w);
+        let w = Shards::spawn(&spec, tx.clone()).map_err(RunError::Harness)?;
+        shard_procs = Some(w);
     } else {
         let plan = EnginePlan::new(s, Shard::WHOLE, server.addr, server.host.clone(), nonce)
             .map_err(RunError::Usage)?;
@@ -298,7 +301,7 @@ async fn run_mode(
                                 stopping = true;
                                 progress.message(&format!("threshold breached, stopping: {}", t.text));
                                 let _ = local_stop_tx.send(true);
-                                if let Some(w) = workers.as_mut() { w.stop(); }
+                                if let Some(w) = shard_procs.as_mut() { w.stop(); }
                             }
                         }
                     }
@@ -309,7 +312,7 @@ async fn run_mode(
                     stopping = true;
                     progress.message("stopping: writing what was measured");
                     let _ = local_stop_tx.send(true);
-                    if let Some(w) = workers.as_mut() { w.stop(); }
+                    if let Some(w) = shard_procs.as_mut() { w.stop(); }
                 }
             }
         }
@@ -326,11 +329,11 @@ async fn run_mode(
     if let Some(l) = local {
         let _ = l.await;
     }
-    if let Some(w) = workers {
+    if let Some(w) = shard_procs {
         let failed = w.wait().await;
         if failed > 0 && !stopping {
             return Err(RunError::Harness(format!(
-                "{failed} loadgen worker process(es) failed"
+                "{failed} loadgen shard process(es) failed"
             )));
         }
     }

@@ -2,10 +2,10 @@
 //! second (counters per step, a latency histogram, answers per worker, gauges) and a
 //! final snapshot (per-step histograms, start lateness, user counts, own CPU and
 //! RSS). The same types travel in memory and, as JSON lines with V2-serialized
-//! histograms in hex, from `loadgen worker` processes to their parent.
+//! histograms in hex, from `loadgen shard` processes to their parent.
 
-use crate::invariants::Ledger;
 use crate::outcome::Counts;
+use crate::verdict::invariants::Ledger;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer as HistDe, Serializer as _, V2Serializer};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::plan::{ActionKind, ChaosRule, When};
-use crate::scenario::{Chaos, Scenario};
+use super::timetable::{ActionKind, ChaosRule, When};
+use crate::plan::scenario::{Chaos, Scenario};
 
 /// Validates one `[[chaos]]` entry of a scenario whose modes are `modes`.
 pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, String)> {

@@ -1,0 +1,10 @@
+//! Chaos as planned: `spec` turns a scenario's `[[chaos]]` entries into validated
+//! [`ChaosRule`]s, `timetable` turns the rules into the actions of one mode at their
+//! instants (deterministic for a seed). Carrying the timetable out against a server
+//! is `observe::chaos`'s job.
+
+mod spec;
+mod timetable;
+
+pub use spec::{rule_from, rules_of};
+pub use timetable::{ActionKind, ChaosRule, PlannedAction, When, plan};
