@@ -1,14 +1,17 @@
-//! The `loadgen` command: parses the CLI, hands a plan to the library, maps the
-//! result to an exit code (0 ok, 1 a threshold breached, 2 bad scenario or usage,
-//! 3 the harness failed, 130 interrupted after writing what was measured).
+//! The `loadgen` command: parses the CLI, builds the run plan at the edge, hands it to
+//! the library, prints what came out and maps it to an exit code in one function,
+//! [`exit_code`]: 0 ok, 1 a threshold breached, 2 bad scenario or usage, 3 the harness
+//! failed, 130 interrupted after writing what was measured. The same failure gives the
+//! same code in every command.
 
 use clap::{Parser, Subcommand};
-use loadgen::engine::shards as shard;
-use loadgen::plan::chaos;
-use loadgen::plan::scenario::Scenario;
-use loadgen::run::{self as runner, RunError, RunOptions};
+use loadgen::engine::shards::{self, ShardArgs};
+use loadgen::plan::scenario::ScenarioError;
+use loadgen::plan::{PlanOptions, RunPlan};
+use loadgen::report::{self, ReportError};
+use loadgen::run::{self, RunError, RunOptions, RunResult};
+use loadgen::runfolder;
 use loadgen::verdict::gate;
-use loadgen::{report, runfolder as output};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,9 +24,9 @@ use std::time::Duration;
     about = "Replays a scenario against a server and records honest latency and drop counts"
 )]
 struct Cli {
-    /// Runtime threads per loadgen process (default: one per CPU; or LOADGEN_THREADS).
-    #[arg(long, global = true)]
-    threads: Option<usize>,
+    /// Runtime threads that run users in every loadgen process (default: one per CPU).
+    #[arg(long, global = true, env = "LOADGEN_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -46,13 +49,36 @@ enum Cmd {
         #[arg(long)]
         allow_remote: bool,
     },
-    /// Check a scenario and exit (0 valid, 2 invalid).
+    /// Check a scenario, print its plan and exit (0 valid, 2 invalid).
     Validate { scenario: PathBuf },
     /// Re-render a run folder's charts and pages from its CSV files.
     Report { run_dir: PathBuf },
     /// Internal: run one shard of the users and stream snapshots on stdout.
     #[command(hide = true)]
-    Shard(shard::ShardArgs),
+    Shard(ShardArgs),
+}
+
+/// What a command came to.
+enum Outcome {
+    /// The command did its job and printed what it had to.
+    Done,
+    Ran(RunResult),
+    Failed(Failure),
+}
+
+/// A command that could not do its job.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("shard: {0}")]
+    Shard(String),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 fn main() -> ExitCode {
@@ -63,70 +89,64 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("loadgen: cannot start the runtime: {e}");
-            return ExitCode::from(3);
-        }
+    let opts = PlanOptions {
+        threads: cli.threads.map(usize::from),
+        modes: Vec::new(),
     };
-    let code = rt.block_on(dispatch(cli.command));
-    // A worker may still be blocked reading stdin; do not wait for it.
-    rt.shutdown_timeout(Duration::from_millis(200));
-    ExitCode::from(code)
+    // One control thread merges, draws progress and runs chaos; users run on the
+    // plan's own threads (`--threads`), each with a runtime of its own.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("loadgen-control")
+        .enable_all()
+        .build();
+    let outcome = match rt {
+        Ok(rt) => {
+            let outcome = rt.block_on(dispatch(cli.command, opts));
+            // A shard may still be blocked reading stdin; do not wait for it.
+            rt.shutdown_timeout(Duration::from_millis(200));
+            outcome
+        }
+        Err(e) => Outcome::Failed(Failure::Runtime(e)),
+    };
+    if let Outcome::Failed(f) = &outcome {
+        eprintln!("loadgen: {f}");
+    }
+    ExitCode::from(exit_code(&outcome))
 }
 
-async fn dispatch(cmd: Cmd) -> u8 {
+/// The exit status of every command, decided here and nowhere else.
+fn exit_code(outcome: &Outcome) -> u8 {
+    match outcome {
+        Outcome::Done => 0,
+        Outcome::Ran(r) if r.interrupted => 130,
+        Outcome::Ran(r) if r.report_error.is_some() => 3,
+        Outcome::Ran(r) if r.aborted_by.is_some() || r.verdicts.iter().any(|v| !v.pass) => 1,
+        Outcome::Ran(_) => 0,
+        Outcome::Failed(f) => match f {
+            Failure::Scenario(_) => 2,
+            Failure::Run(RunError::Target(t)) if t.is_usage() => 2,
+            // A folder that is not a run folder is bad input; failing to draw or write
+            // what was read is the harness's own failure.
+            Failure::Report(
+                ReportError::Read { .. }
+                | ReportError::Csv { .. }
+                | ReportError::Hgrm { .. }
+                | ReportError::NoModes { .. },
+            ) => 2,
+            Failure::Run(_) | Failure::Report(_) | Failure::Shard(_) | Failure::Runtime(_) => 3,
+        },
+    }
+}
+
+async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
     match cmd {
-        Cmd::Validate { scenario } => match Scenario::load(&scenario) {
-            Ok(l) => {
-                let _ = writeln!(
-                    std::io::stdout(),
-                    "{}: valid: scenario `{}`, {} users, {} steps, modes {:?}",
-                    scenario.display(),
-                    l.scenario.name,
-                    l.scenario.load.users,
-                    l.scenario.journey.len(),
-                    l.scenario
-                        .target
-                        .modes
-                        .iter()
-                        .map(|m| m.name.as_str())
-                        .collect::<Vec<_>>()
-                );
-                // The chaos timetable each mode will get: the same for every run of
-                // this scenario, since random times come from its seed.
-                let rules = chaos::rules_of(&l.scenario);
-                for mode in &l.scenario.target.modes {
-                    let plan = chaos::plan(
-                        &rules,
-                        l.scenario.seed,
-                        &mode.name,
-                        l.scenario.load.max_duration.0,
-                    );
-                    if plan.is_empty() {
-                        continue;
-                    }
-                    let actions: Vec<String> = plan
-                        .iter()
-                        .map(|a| format!("{} at {:.2}s", a.kind.name(), a.at.as_secs_f64()))
-                        .collect();
-                    let _ = writeln!(
-                        std::io::stdout(),
-                        "  chaos in {}: {}",
-                        mode.name,
-                        actions.join(", ")
-                    );
-                }
-                0
+        Cmd::Validate { scenario } => match RunPlan::load(&scenario, &opts) {
+            Ok(plan) => {
+                let _ = write!(std::io::stdout(), "{}", plan.describe());
+                Outcome::Done
             }
-            Err(e) => {
-                eprintln!("loadgen: {e}");
-                2
-            }
+            Err(e) => Outcome::Failed(e.into()),
         },
         Cmd::Run {
             scenario,
@@ -135,85 +155,71 @@ async fn dispatch(cmd: Cmd) -> u8 {
             quiet,
             allow_remote,
         } => {
-            let loaded = match Scenario::load(&scenario) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("loadgen: {e}");
-                    return 2;
-                }
+            opts.modes = modes;
+            let plan = match RunPlan::load(&scenario, &opts) {
+                Ok(plan) => plan,
+                Err(e) => return Outcome::Failed(e.into()),
             };
-            let opts = RunOptions {
-                loaded,
+            let run = RunOptions {
+                plan,
                 out,
-                modes,
                 quiet,
                 allow_remote,
             };
-            match runner::run(opts).await {
+            match run::run(run).await {
                 Ok(r) => {
-                    // A closed stdout (piped into head) must not turn a finished run
-                    // into a panic: the exit code still tells what happened.
-                    let mut out = std::io::stdout();
-                    let _ = write!(out, "{}", output::summary_table(&r.modes));
-                    if !r.verdicts.is_empty() {
-                        let _ = writeln!(out);
-                        let _ = write!(out, "{}", gate::table(&r.verdicts));
-                    }
-                    let _ = writeln!(out, "run folder: {}", r.dir.display());
-                    if let Some(threshold) = &r.aborted_by {
-                        eprintln!("loadgen: stopped early: threshold `{threshold}` breached");
-                    }
-                    let failed: Vec<&str> = r
-                        .verdicts
-                        .iter()
-                        .filter(|v| !v.pass)
-                        .map(|v| v.threshold.as_str())
-                        .collect();
-                    if r.interrupted {
-                        eprintln!("loadgen: interrupted; wrote what was measured");
-                        130
-                    } else if let Some(e) = &r.report_error {
-                        eprintln!("loadgen: the report could not be rendered: {e}");
-                        3
-                    } else if !failed.is_empty() || r.aborted_by.is_some() {
-                        eprintln!("loadgen: thresholds breached: {}", failed.join(", "));
-                        1
-                    } else {
-                        let _ = writeln!(out, "report: {}", r.dir.join("index.html").display());
-                        0
-                    }
+                    print_run(&r);
+                    Outcome::Ran(r)
                 }
-                Err(RunError::Usage(m)) => {
-                    eprintln!("loadgen: {m}");
-                    2
-                }
-                Err(RunError::Harness(m)) => {
-                    eprintln!("loadgen: {m}");
-                    3
-                }
+                Err(e) => Outcome::Failed(e.into()),
             }
         }
         Cmd::Report { run_dir } => match report::render(&run_dir) {
             Ok(rendered) => {
+                let mut out = std::io::stdout();
                 for chart in &rendered.charts {
-                    println!("{}", chart.path.display());
+                    let _ = writeln!(out, "{}", chart.path.display());
                 }
-                println!("{}", rendered.markdown.display());
-                println!("{}", rendered.html.display());
-                0
+                let _ = writeln!(out, "{}", rendered.markdown.display());
+                let _ = writeln!(out, "{}", rendered.html.display());
+                Outcome::Done
             }
-            Err(e) => {
-                eprintln!("loadgen: {e}");
-                // A folder that is not a run folder is bad usage, not a harness failure.
-                2
-            }
+            Err(e) => Outcome::Failed(e.into()),
         },
-        Cmd::Shard(args) => match shard::shard_main(args).await {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("loadgen shard: {e}");
-                3
-            }
+        Cmd::Shard(args) => match shards::shard_main(args, &opts).await {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(Failure::Shard(e)),
         },
+    }
+}
+
+/// The end of a run on the terminal: the summary, the verdicts, where the folder is and,
+/// on stderr, why the run did not pass. A closed stdout (piped into head) must not turn
+/// a finished run into a panic: the exit code still tells what happened.
+fn print_run(r: &RunResult) {
+    let mut out = std::io::stdout();
+    let _ = write!(out, "{}", runfolder::summary_table(&r.modes));
+    if !r.verdicts.is_empty() {
+        let _ = writeln!(out);
+        let _ = write!(out, "{}", gate::table(&r.verdicts));
+    }
+    let _ = writeln!(out, "run folder: {}", r.dir.display());
+    if let Some(threshold) = &r.aborted_by {
+        eprintln!("loadgen: stopped early: threshold `{threshold}` breached");
+    }
+    let failed: Vec<&str> = r
+        .verdicts
+        .iter()
+        .filter(|v| !v.pass)
+        .map(|v| v.threshold.as_str())
+        .collect();
+    if r.interrupted {
+        eprintln!("loadgen: interrupted; wrote what was measured");
+    } else if let Some(e) = &r.report_error {
+        eprintln!("loadgen: the report could not be rendered: {e}");
+    } else if !failed.is_empty() || r.aborted_by.is_some() {
+        eprintln!("loadgen: thresholds breached: {}", failed.join(", "));
+    } else {
+        let _ = writeln!(out, "report: {}", r.dir.join("index.html").display());
     }
 }

@@ -15,9 +15,9 @@ use crate::engine::conn::Endpoint;
 use crate::engine::recorder::Recorder;
 use crate::engine::snapshot::{FinalSnapshot, Message};
 use crate::limits;
-use crate::plan::arrivals::{Profile, Shard};
+use crate::plan::RunPlan;
+use crate::plan::arrivals::Shard;
 use crate::plan::journey::Journey;
-use crate::plan::scenario::Scenario;
 use hyper::header::HeaderValue;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,35 +45,33 @@ pub struct EnginePlan {
 }
 
 impl EnginePlan {
+    /// The engine of `shard` of the plan's users against `addr`.
     pub fn new(
-        s: &Scenario,
+        plan: &RunPlan,
         shard: Shard,
         addr: SocketAddr,
         host: String,
         nonce: u64,
-    ) -> Result<EnginePlan, String> {
-        let journey = Journey::compile(s)?;
-        let schedule = Profile::from_scenario(&s.load.arrival).schedule(s.load.users);
-        let users: Vec<(u64, Duration)> = schedule
-            .into_iter()
-            .enumerate()
-            .map(|(i, d)| (i as u64, d))
+    ) -> EnginePlan {
+        let users: Vec<(u64, Duration)> = (0u64..)
+            .zip(plan.load.schedule.iter().copied())
             .filter(|(i, _)| shard.owns(*i))
             .collect();
-        Ok(EnginePlan {
-            journey,
+        let load = &plan.load;
+        EnginePlan {
+            journey: plan.journey.clone(),
             users_planned: users.len() as u64,
             users,
             addr,
             host,
-            source_addresses: s.load.source_addresses,
-            timeout: s.load.timeout.0,
-            retry_count: s.load.retry.count,
-            retry_backoff: s.load.retry.backoff.0,
-            max_duration: s.load.max_duration.0,
+            source_addresses: load.source_addresses,
+            timeout: load.timeout,
+            retry_count: load.retry_count,
+            retry_backoff: load.retry_backoff,
+            max_duration: load.max_duration,
             nonce,
-            seed: s.seed,
-        })
+            seed: plan.seed,
+        }
     }
 }
 
@@ -96,15 +94,6 @@ impl EnginePlan {
             })
             .collect()
     }
-}
-
-/// Runtime threads an engine uses: `--threads`/LOADGEN_THREADS, else one per CPU.
-pub fn thread_count() -> usize {
-    std::env::var("LOADGEN_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1)
 }
 
 /// Runs the plan on `threads` OS threads, each with its own current-thread runtime

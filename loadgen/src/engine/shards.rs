@@ -9,7 +9,7 @@ use crate::engine::snapshot::Message;
 use crate::engine::{self, EnginePlan};
 use crate::limits;
 use crate::plan::arrivals::Shard;
-use crate::plan::scenario::Scenario;
+use crate::plan::{PlanOptions, RunPlan};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
@@ -61,17 +61,15 @@ pub fn instant_of(t_unix_ns: u128) -> Instant {
 }
 
 /// Body of `loadgen shard`: runs one shard and streams snapshots on stdout.
-pub async fn shard_main(args: ShardArgs) -> Result<(), String> {
+///
+/// The plan is rebuilt from the scenario file with the same function and options as
+/// the parent's, so both see the same schedule and journey.
+pub async fn shard_main(args: ShardArgs, opts: &PlanOptions) -> Result<(), String> {
     limits::raise_nofile();
-    let loaded = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+    let run_plan = RunPlan::load(&args.scenario, opts).map_err(|e| e.to_string())?;
     let shard = Shard::parse(&args.shard)?;
-    let plan = EnginePlan::new(
-        &loaded.scenario,
-        shard,
-        args.addr,
-        args.host.clone(),
-        args.nonce,
-    )?;
+    let threads = run_plan.load.threads;
+    let plan = EnginePlan::new(&run_plan, shard, args.addr, args.host.clone(), args.nonce);
     let t0 = instant_of(args.t0_unix_ns);
     let (stop_tx, stop_rx) = watch::channel(false);
     // The parent closing our stdin (or going away) means stop, like SIGINT.
@@ -91,7 +89,6 @@ pub async fn shard_main(args: ShardArgs) -> Result<(), String> {
         }
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let threads = engine::thread_count();
     let run = tokio::spawn(engine::run_threads(plan, threads, t0, stop_rx, tx));
     let mut out = std::io::stdout().lock();
     let mut finals = 0;

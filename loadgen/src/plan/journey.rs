@@ -1,9 +1,10 @@
 //! The journey a user walks, compiled once from the scenario: request templates
 //! (`${cart_id}`, `${rand:1..20}`, `${user}`), expected statuses, captures from JSON
-//! responses, think times. The user loop reads this data; it never re-reads the
-//! scenario. Rendering writes into a buffer the caller reuses.
+//! responses, think times, checked as they are compiled. The user loop reads this
+//! data; it never re-reads the scenario. Rendering writes into a buffer the caller reuses.
 
-use crate::plan::scenario::{Scenario, ThinkRange};
+use super::Problem;
+use crate::plan::scenario::{Step, ThinkRange};
 use hyper::Method;
 use rand::RngExt;
 use std::fmt::Write as _;
@@ -171,49 +172,106 @@ pub struct Journey {
 }
 
 impl Journey {
-    /// Compiles a validated scenario's journey (templates were checked by `validate`).
-    pub fn compile(s: &Scenario) -> Result<Journey, String> {
-        let mut var_names: Vec<String> = Vec::new();
-        for st in &s.journey {
-            for name in st.capture.keys() {
-                if !var_names.contains(name) {
-                    var_names.push(name.clone());
-                }
-            }
+    /// Checks and compiles the scenario's steps: what serde cannot say (a duplicate
+    /// name, a variable used before a step captures it, a recording step without its
+    /// key) comes back as a problem at `journey[i].key`. Templates are parsed here and
+    /// nowhere else.
+    pub fn compile(journey: &[Step]) -> Result<Journey, Problem> {
+        if journey.is_empty() {
+            return Err((
+                "journey".into(),
+                "the journey is empty: add at least one [[journey]] step".into(),
+            ));
         }
-        let mut steps = Vec::new();
-        for st in &s.journey {
-            let mut path = Template::parse(&st.path)?;
-            path.bind(&var_names);
-            let body = match &st.body {
-                Some(b) => {
-                    let mut t = Template::parse(b)?;
-                    t.bind(&var_names);
-                    Some(t)
+        let mut var_names: Vec<String> = Vec::new();
+        let mut steps = Vec::with_capacity(journey.len());
+        for (i, st) in journey.iter().enumerate() {
+            let key = |k: &str| format!("journey[{i}].{k}");
+            let bad = |k: &str, message: String| Err((key(k), message));
+            if st.name.is_empty() || !st.name.chars().all(safe_char) || st.name == "all" {
+                return bad(
+                    "name",
+                    format!(
+                        "`{}` must be letters, digits, `-`, `_` or `.` (and not `all`)",
+                        st.name
+                    ),
+                );
+            }
+            if journey[..i].iter().any(|o| o.name == st.name) {
+                return bad("name", format!("step `{}` is listed twice", st.name));
+            }
+            if !METHODS.contains(&st.method.as_str()) {
+                return bad(
+                    "method",
+                    format!("`{}` is not one of {METHODS:?}", st.method),
+                );
+            }
+            let method = Method::from_bytes(st.method.as_bytes())
+                .map_err(|e| (key("method"), e.to_string()))?;
+            if !st.path.starts_with('/') {
+                return bad("path", format!("`{}` must start with /", st.path));
+            }
+            let template = |k: &str, text: &str| -> Result<Template, Problem> {
+                let mut t = Template::parse(text).map_err(|m| (key(k), m))?;
+                if let Some(v) = t.variables().find(|v| !var_names.iter().any(|k| k == v)) {
+                    return Err((
+                        key(k),
+                        format!("variable `${{{v}}}` is not captured by an earlier step"),
+                    ));
                 }
-                None => None,
+                t.bind(&var_names);
+                Ok(t)
             };
-            let method = Method::from_bytes(st.method.as_bytes()).map_err(|e| e.to_string())?;
-            let captures = st
-                .capture
-                .iter()
-                .map(|(var, field)| {
-                    let idx = var_names.iter().position(|k| k == var).unwrap_or(0);
-                    let path = field
-                        .as_str()
-                        .unwrap_or("")
-                        .split('.')
-                        .map(str::to_string)
-                        .collect();
-                    (idx, path)
-                })
-                .collect();
-            let retryable = st.idempotency_key || method == Method::GET || method == Method::HEAD;
+            let path = template("path", &st.path)?;
+            let body = st
+                .body
+                .as_deref()
+                .map(|b| template("body", b))
+                .transpose()?;
+            if let Some(code) = st.expect.iter().find(|c| !(100..=599).contains(*c)) {
+                return bad("expect", format!("{code} is not an HTTP status"));
+            }
+            if st.repeat == 0 {
+                return bad("repeat", "must be at least 1".into());
+            }
+            let mut captures = Vec::with_capacity(st.capture.len());
+            for (var, field) in &st.capture {
+                let Some(field) = field.as_str() else {
+                    return bad(
+                        "capture",
+                        format!("`{var}` must name a JSON field as a string"),
+                    );
+                };
+                let idx = match var_names.iter().position(|k| k == var) {
+                    Some(idx) => idx,
+                    None => {
+                        var_names.push(var.clone());
+                        var_names.len() - 1
+                    }
+                };
+                captures.push((idx, field.split('.').map(str::to_string).collect()));
+            }
             let records = match st.records.as_deref() {
+                None => None,
+                Some("order" | "cart") if st.capture.is_empty() => {
+                    return bad(
+                        "records",
+                        "a recording step must capture the id it records".into(),
+                    );
+                }
+                Some("order") if !st.idempotency_key => {
+                    return bad(
+                        "records",
+                        "an order step needs `idempotency_key = true`".into(),
+                    );
+                }
                 Some("order") => Some(Record::Order),
                 Some("cart") => Some(Record::Cart),
-                _ => None,
+                Some(other) => {
+                    return bad("records", format!("`{other}` is not `order` or `cart`"));
+                }
             };
+            let retryable = st.idempotency_key || method == Method::GET || method == Method::HEAD;
             steps.push(CompiledStep {
                 name: st.name.clone(),
                 method,
@@ -234,6 +292,13 @@ impl Journey {
     pub fn step_names(&self) -> Vec<String> {
         self.steps.iter().map(|s| s.name.clone()).collect()
     }
+}
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+
+/// Names of steps (and modes) appear in CSV columns and file names.
+pub(crate) fn safe_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
 }
 
 /// Reads a captured value from a JSON body: strings as is, numbers as written.

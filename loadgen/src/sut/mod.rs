@@ -6,7 +6,7 @@
 
 use crate::limits::is_loopback_host;
 use crate::observe::watcher::WorkerSet;
-use crate::plan::scenario::{Mode, WorkerSetName};
+use crate::plan::{Launch, ModePlan};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::net::SocketAddr;
@@ -85,13 +85,6 @@ pub struct Server {
     log: PathBuf,
 }
 
-fn worker_set(mode: &Mode) -> WorkerSet {
-    match mode.workers {
-        WorkerSetName::Children => WorkerSet::Children,
-        WorkerSetName::Itself => WorkerSet::Itself,
-    }
-}
-
 fn free_port() -> Result<u16, TargetError> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| TargetError::Io {
         what: "a free port".into(),
@@ -132,58 +125,21 @@ fn parse_url(mode: &str, url: &str) -> Result<(String, u16), TargetError> {
 impl Server {
     /// Starts (or resolves) the target of `mode`; the server log goes to `run_dir`.
     pub async fn start(
-        mode: &Mode,
+        mode: &ModePlan,
         run_dir: &Path,
         allow_remote: bool,
     ) -> Result<Server, TargetError> {
         let log = run_dir.join(format!("server-{}.log", mode.name));
-        if let Some(url) = &mode.url {
-            let (host, port) = parse_url(&mode.name, url)?;
-            if !allow_remote && !is_loopback_host(&host) {
-                return Err(TargetError::Remote {
-                    mode: mode.name.clone(),
-                    host,
-                });
+        let (command, host) = match &mode.launch {
+            Launch::External { url, pidfile } => {
+                return Self::external(mode, url, pidfile.as_deref(), log, allow_remote).await;
             }
-            let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-                .await
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| TargetError::BadUrl {
-                    mode: mode.name.clone(),
-                    url: url.clone(),
-                    why: "cannot resolve host".into(),
-                })?;
-            if !allow_remote && !addr.ip().is_loopback() {
-                return Err(TargetError::Remote {
-                    mode: mode.name.clone(),
-                    host,
-                });
-            }
-            let pid = mode
-                .pidfile
-                .as_ref()
-                .and_then(|p| std::fs::read_to_string(p).ok())
-                .and_then(|s| s.trim().parse().ok());
-            return Ok(Server {
-                mode: mode.name.clone(),
-                addr,
-                host: format!("{host}:{port}"),
-                child: None,
-                argv: Vec::new(),
-                workers: worker_set(mode),
-                // Nobody can restart a server the harness did not start.
-                supervise: false,
-                ready: None,
-                pid,
-                db_dir: None,
-                log,
-            });
-        }
-        if !allow_remote && !is_loopback_host(&mode.host) {
+            Launch::Command { argv, host } => (argv, host),
+        };
+        if !allow_remote && !is_loopback_host(host) {
             return Err(TargetError::Remote {
                 mode: mode.name.clone(),
-                host: mode.host.clone(),
+                host: host.clone(),
             });
         }
         let port = free_port()?;
@@ -209,27 +165,76 @@ impl Server {
                 .replace("{db}", &db.display().to_string())
                 .replace("{bin_dir}", &bin_dir.display().to_string())
         };
-        let argv: Vec<String> = mode.command.iter().map(|a| fill(a)).collect();
+        let argv: Vec<String> = command.iter().map(|a| fill(a)).collect();
         let child = spawn(&mode.name, &argv, &log, false)?;
         let addr: SocketAddr =
-            format!("{}:{port}", mode.host)
+            format!("{host}:{port}")
                 .parse()
                 .map_err(|_| TargetError::BadUrl {
                     mode: mode.name.clone(),
-                    url: mode.host.clone(),
+                    url: host.clone(),
                     why: "host must be an IP address".into(),
                 })?;
         Ok(Server {
             mode: mode.name.clone(),
             addr,
-            host: format!("{}:{port}", mode.host),
+            host: format!("{host}:{port}"),
             pid: child.id(),
             child: Some(child),
             argv,
-            workers: worker_set(mode),
+            workers: mode.workers,
             supervise: mode.supervise,
             ready: None,
             db_dir: Some(db_dir),
+            log,
+        })
+    }
+
+    /// Resolves an external target: a server someone else started.
+    async fn external(
+        mode: &ModePlan,
+        url: &str,
+        pidfile: Option<&Path>,
+        log: PathBuf,
+        allow_remote: bool,
+    ) -> Result<Server, TargetError> {
+        let (host, port) = parse_url(&mode.name, url)?;
+        if !allow_remote && !is_loopback_host(&host) {
+            return Err(TargetError::Remote {
+                mode: mode.name.clone(),
+                host,
+            });
+        }
+        let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| TargetError::BadUrl {
+                mode: mode.name.clone(),
+                url: url.to_string(),
+                why: "cannot resolve host".into(),
+            })?;
+        if !allow_remote && !addr.ip().is_loopback() {
+            return Err(TargetError::Remote {
+                mode: mode.name.clone(),
+                host,
+            });
+        }
+        let pid = pidfile
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|s| s.trim().parse().ok());
+        Ok(Server {
+            mode: mode.name.clone(),
+            addr,
+            host: format!("{host}:{port}"),
+            child: None,
+            argv: Vec::new(),
+            workers: mode.workers,
+            // Nobody can restart a server the harness did not start.
+            supervise: false,
+            ready: None,
+            pid,
+            db_dir: None,
             log,
         })
     }
@@ -268,11 +273,10 @@ impl Server {
 
     /// Stops a started server: `signal`, then SIGKILL after `limit`. External
     /// targets are left alone.
-    pub async fn stop(mut self, signal: &str, limit: Duration) {
+    pub async fn stop(mut self, signal: Signal, limit: Duration) {
         if let Some(mut child) = self.child.take() {
             if let Some(pid) = child.id() {
-                let sig = signal.parse::<Signal>().unwrap_or(Signal::SIGINT);
-                let _ = kill(Pid::from_raw(pid as i32), sig);
+                let _ = kill(Pid::from_raw(pid as i32), signal);
                 if timeout(limit, child.wait()).await.is_err() {
                     let _ = child.kill().await;
                 }

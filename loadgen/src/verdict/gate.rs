@@ -11,7 +11,6 @@ use crate::engine::snapshot::Hist;
 use crate::engine::timeline::ModeData;
 use crate::observe::events::{EventSink, Kind};
 use crate::outcome::{Class, Counts};
-use crate::plan::scenario::Scenario;
 use crate::plan::threshold::{Metric, Metrics, Threshold, Verdict};
 
 /// The measured values of a run (or of the modes run so far).
@@ -84,20 +83,6 @@ fn latency(hist: &Hist, q: f64) -> Option<f64> {
 
 fn throughput(counts: &Counts, duration_s: f64) -> Option<f64> {
     (duration_s > 0.0).then(|| counts.completed() as f64 / duration_s)
-}
-
-/// The scenario's thresholds, parsed (they were validated when it was loaded).
-pub fn thresholds(s: &Scenario) -> Vec<Threshold> {
-    let modes: Vec<String> = s.target.modes.iter().map(|m| m.name.clone()).collect();
-    let steps: Vec<String> = s.journey.iter().map(|st| st.name.clone()).collect();
-    s.thresholds
-        .iter()
-        .filter_map(|t| {
-            let mut parsed = Threshold::parse(t.check(), &modes, &steps).ok()?;
-            parsed.abort_on_fail = t.abort();
-            Some(parsed)
-        })
-        .collect()
 }
 
 /// Evaluates every threshold for the modes that ran.

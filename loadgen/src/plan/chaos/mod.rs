@@ -6,5 +6,5 @@
 mod spec;
 mod timetable;
 
-pub use spec::{rule_from, rules_of};
+pub use spec::rule_from;
 pub use timetable::{ActionKind, ChaosRule, PlannedAction, When, plan};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::timetable::{ActionKind, ChaosRule, When};
-use crate::plan::scenario::{Chaos, Scenario};
+use crate::plan::scenario::Chaos;
 
 /// Validates one `[[chaos]]` entry of a scenario whose modes are `modes`.
 pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, String)> {
@@ -127,16 +127,6 @@ pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, S
         when,
         modes: spec.modes.clone(),
     })
-}
-
-/// The scenario's chaos rules (validated when the scenario was loaded, so none is
-/// dropped here).
-pub fn rules_of(s: &Scenario) -> Vec<ChaosRule> {
-    let modes: Vec<String> = s.target.modes.iter().map(|m| m.name.clone()).collect();
-    s.chaos
-        .iter()
-        .filter_map(|c| rule_from(c, &modes).ok())
-        .collect()
 }
 
 /// `SIGTERM`, `TERM` or `sigterm`.

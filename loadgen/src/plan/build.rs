@@ -1,0 +1,256 @@
+//! The plan's builder: checks what serde cannot (an empty journey, a zero rate, a
+//! mode listed twice, a threshold naming an unknown step) and turns each part of a
+//! parsed scenario into its typed, already-parsed form. Every check reports a key path
+//! such as `load.arrival.peak_rate` or `thresholds[1]`; the caller adds the file and
+//! line. The parts it returns are the ones the run uses: nothing is checked here and
+//! parsed again later.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use nix::sys::signal::Signal;
+
+use super::arrivals::Profile;
+use super::chaos::rule_from;
+use super::journey::{Journey, safe_char};
+use super::scenario::{Arrival, Invariants, Load, Mode, Scenario, WorkerSetName};
+use super::threshold::Threshold;
+use super::{Launch, LoadPlan, ModePlan, Problem, RunPlan, TargetPlan};
+use crate::observe::watcher::WorkerSet;
+use crate::verdict::invariants::AuditPaths;
+
+/// Signals that may stop a server loadgen started.
+const STOP_SIGNALS: &[&str] = &["SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP", "SIGKILL"];
+/// One process must keep file descriptors for the connections plus a margin.
+pub const MAX_USERS_PER_PROCESS: u64 = 18_000;
+
+fn bad<T>(key: &str, message: impl Into<String>) -> Result<T, Problem> {
+    Err((key.to_string(), message.into()))
+}
+
+/// Builds the plan of every mode of `s`; `threads` is the command line's choice.
+pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result<RunPlan, Problem> {
+    if s.name.is_empty() || !s.name.chars().all(safe_char) {
+        return bad(
+            "name",
+            format!(
+                "`{}` must be non-empty letters, digits, `-`, `_` or `.`",
+                s.name
+            ),
+        );
+    }
+    if s.target.modes.is_empty() {
+        return bad("target.modes", "at least one [[target.modes]] is needed");
+    }
+    let stop_signal = match STOP_SIGNALS.contains(&s.target.stop_signal.as_str()) {
+        true => Signal::from_str(&s.target.stop_signal).ok(),
+        false => None,
+    };
+    let Some(stop_signal) = stop_signal else {
+        return bad(
+            "target.stop_signal",
+            format!("`{}` is not one of {STOP_SIGNALS:?}", s.target.stop_signal),
+        );
+    };
+    let modes = s
+        .target
+        .modes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| mode(i, m, &s.target.modes[..i]))
+        .collect::<Result<Vec<ModePlan>, Problem>>()?;
+    let load = load(&s.load, threads)?;
+    let journey = Journey::compile(&s.journey)?;
+    let mode_names: Vec<String> = modes.iter().map(|m| m.name.clone()).collect();
+    let chaos = s
+        .chaos
+        .iter()
+        .enumerate()
+        .map(|(i, c)| rule_from(c, &mode_names).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m)))
+        .collect::<Result<Vec<_>, Problem>>()?;
+    let steps = journey.step_names();
+    let thresholds = s
+        .thresholds
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut parsed = Threshold::parse(t.check(), &mode_names, &steps)
+                .map_err(|e| (format!("thresholds[{i}]"), e.to_string()))?;
+            parsed.abort_on_fail = t.abort();
+            Ok(parsed)
+        })
+        .collect::<Result<Vec<_>, Problem>>()?;
+    Ok(RunPlan {
+        name: s.name,
+        path: PathBuf::new(),
+        source: source.to_string(),
+        seed: s.seed,
+        target: TargetPlan {
+            ready_path: s.target.ready_path,
+            ready_timeout: s.target.ready_timeout.0,
+            stop_signal,
+            stop_timeout: s.target.stop_timeout.0,
+        },
+        modes,
+        load,
+        journey,
+        chaos,
+        thresholds,
+        invariants: s.invariants.map(audit_paths),
+    })
+}
+
+fn audit_paths(i: Invariants) -> AuditPaths {
+    AuditPaths {
+        audit: i.audit,
+        order: i.order,
+        cart: i.cart,
+    }
+}
+
+/// Mode `i`, given the modes listed before it.
+fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
+    let key = |k: &str| format!("target.modes[{i}].{k}");
+    if m.name.is_empty() || !m.name.chars().all(safe_char) {
+        return bad(
+            &key("name"),
+            format!("`{}` must be letters, digits, `-`, `_` or `.`", m.name),
+        );
+    }
+    if earlier.iter().any(|o| o.name == m.name) {
+        return bad(&key("name"), format!("mode `{}` is listed twice", m.name));
+    }
+    let launch = match (&m.url, m.command.is_empty()) {
+        (Some(_), false) => return bad(&key("url"), "give either `command` or `url`, not both"),
+        (None, true) => {
+            return bad(
+                &key("command"),
+                "give a `command` to start or an external `url`",
+            );
+        }
+        (Some(u), true) if !u.starts_with("http://") => {
+            return bad(
+                &key("url"),
+                format!("`{u}` must start with http:// (no TLS here)"),
+            );
+        }
+        (None, false) if !m.command.iter().any(|a| a.contains("{port}")) => {
+            return bad(
+                &key("command"),
+                "the command must use the `{port}` placeholder",
+            );
+        }
+        (Some(url), true) => Launch::External {
+            url: url.clone(),
+            pidfile: m.pidfile.as_ref().map(PathBuf::from),
+        },
+        (None, false) => Launch::Command {
+            argv: m.command.clone(),
+            host: m.host.clone(),
+        },
+    };
+    Ok(ModePlan {
+        name: m.name.clone(),
+        // Nobody can restart a server the harness did not start.
+        supervise: m.supervise && matches!(launch, Launch::Command { .. }),
+        launch,
+        deploy_strategy: m.deploy_strategy.clone(),
+        workers: match m.workers {
+            WorkerSetName::Children => WorkerSet::Children,
+            WorkerSetName::Itself => WorkerSet::Itself,
+        },
+        restart_delay: m.restart_delay.0,
+    })
+}
+
+fn load(l: &Load, threads: Option<usize>) -> Result<LoadPlan, Problem> {
+    if l.users == 0 {
+        return bad("load.users", "must be at least 1");
+    }
+    if l.users_per_process == 0 || l.users_per_process > MAX_USERS_PER_PROCESS {
+        return bad(
+            "load.users_per_process",
+            format!("must be 1..={MAX_USERS_PER_PROCESS} (open-file limit)"),
+        );
+    }
+    if l.source_addresses == 0 {
+        return bad("load.source_addresses", "must be at least 1");
+    }
+    if l.timeout.0.is_zero() {
+        return bad("load.timeout", "must be above zero");
+    }
+    if l.max_duration.0.is_zero() {
+        return bad("load.max_duration", "must be above zero");
+    }
+    check_arrival(&l.arrival)?;
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    Ok(LoadPlan {
+        users: l.users,
+        schedule: Profile::from_scenario(&l.arrival).schedule(l.users),
+        timeout: l.timeout.0,
+        max_duration: l.max_duration.0,
+        retry_count: l.retry.count,
+        retry_backoff: l.retry.backoff.0,
+        users_per_process: l.users_per_process,
+        source_addresses: l.source_addresses,
+        threads,
+    })
+}
+
+fn check_arrival(a: &Arrival) -> Result<(), Problem> {
+    let key = |k: &str| format!("load.arrival.{k}");
+    let spike = a.baseline_rate.is_some()
+        || a.baseline.is_some()
+        || a.ramp.is_some()
+        || a.peak_rate.is_some();
+    match (spike, a.stages.is_empty()) {
+        (true, false) => {
+            return bad(
+                &key("stages"),
+                "give either the spike keys or `stages`, not both",
+            );
+        }
+        (false, true) => {
+            return bad(
+                &key("peak_rate"),
+                "give `peak_rate` (with baseline_rate, baseline, ramp) or `stages`",
+            );
+        }
+        _ => {}
+    }
+    let rate_ok = |r: f64| r.is_finite() && r >= 0.0;
+    if spike {
+        let peak = a.peak_rate.unwrap_or(0.0);
+        if !rate_ok(peak) || peak <= 0.0 {
+            return bad(
+                &key("peak_rate"),
+                "must be a number of users per second above zero",
+            );
+        }
+        if !rate_ok(a.baseline_rate.unwrap_or(0.0)) {
+            return bad(
+                &key("baseline_rate"),
+                "must be zero or more users per second",
+            );
+        }
+        return Ok(());
+    }
+    for (i, st) in a.stages.iter().enumerate() {
+        if !rate_ok(st.rate) || !rate_ok(st.to.unwrap_or(st.rate)) {
+            return bad(&key(&format!("stages[{i}]")), "rates must be zero or more");
+        }
+    }
+    let last_rate = a
+        .stages
+        .last()
+        .map_or(0.0, |last| last.to.unwrap_or(last.rate));
+    if last_rate <= 0.0 {
+        return bad(
+            &key("stages"),
+            "the last stage must end with a rate above zero so every user arrives",
+        );
+    }
+    Ok(())
+}
