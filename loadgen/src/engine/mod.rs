@@ -150,7 +150,7 @@ pub async fn run(
 ) {
     let steps = plan.journey.steps.len();
     // One runtime thread per engine: one recorder group is enough.
-    let recorder = Arc::new(Recorder::new(1, steps));
+    let recorder = Arc::new(Recorder::new(steps));
     let host =
         HeaderValue::from_str(&plan.host).unwrap_or_else(|_| HeaderValue::from_static("localhost"));
     let cfg = Arc::new(UserConfig {

@@ -1,9 +1,10 @@
-//! Where users record what happened, without a lock shared by all of them: users
-//! are split into groups (user index mod groups), each group owns per-second buckets
-//! of integer counters and one histogram per second, plus lifetime histograms per
-//! step. The engine drains complete seconds once a second and merges the groups into
-//! one `SecondSnapshot`; the hot path touches only integers, `Instant`s and its own
-//! group's mutex.
+//! Where the users of one runtime thread record what happened: per-second buckets of
+//! integer counters and one histogram per second, plus lifetime histograms per step,
+//! lateness, user counts and the ledger of confirmed orders and carts. Every runtime
+//! thread has its own recorder, so its mutex is never contended (it is there because
+//! tokio tasks must be `Send`); no lock is shared by all users. The engine drains
+//! complete seconds once a second into `SecondSnapshot`s; the hot path touches only
+//! integers and `Instant`s.
 
 use crate::engine::snapshot::{FinalSnapshot, Hist, SecondSnapshot, WorkerCount};
 use crate::outcome::{Class, Counts};
@@ -67,51 +68,46 @@ pub struct Finished<'a> {
 }
 
 pub struct Recorder {
-    groups: Vec<Mutex<Group>>,
+    state: Mutex<Group>,
     steps: usize,
     pub active_users: AtomicU64,
     pub open_connections: Arc<AtomicU64>,
 }
 
 impl Recorder {
-    pub fn new(groups: usize, steps: usize) -> Recorder {
-        let groups = (0..groups.max(1))
-            .map(|_| {
-                Mutex::new(Group {
-                    steps,
-                    seconds: BTreeMap::new(),
-                    step_hists: (0..steps).map(|_| Hist::new()).collect(),
-                    lateness: Hist::new(),
-                    users_started: 0,
-                    users_completed: 0,
-                    users_aborted: 0,
-                    versions: Vec::new(),
-                    ledger: Ledger::default(),
-                })
-            })
-            .collect();
+    pub fn new(steps: usize) -> Recorder {
+        let state = Mutex::new(Group {
+            steps,
+            seconds: BTreeMap::new(),
+            step_hists: (0..steps).map(|_| Hist::new()).collect(),
+            lateness: Hist::new(),
+            users_started: 0,
+            users_completed: 0,
+            users_aborted: 0,
+            versions: Vec::new(),
+            ledger: Ledger::default(),
+        });
         Recorder {
-            groups,
+            state,
             steps,
             active_users: AtomicU64::new(0),
             open_connections: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    fn group(&self, user: u64) -> std::sync::MutexGuard<'_, Group> {
-        let g = &self.groups[(user % self.groups.len() as u64) as usize];
+    fn group(&self) -> std::sync::MutexGuard<'_, Group> {
         // A panic elsewhere must not stop the measurements: take the data anyway.
-        g.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn user_started(&self, user: u64, lateness_us: u64) {
-        let mut g = self.group(user);
+    pub fn user_started(&self, lateness_us: u64) {
+        let mut g = self.group();
         g.users_started += 1;
         g.lateness.record(lateness_us);
     }
 
-    pub fn user_finished(&self, user: u64, completed: bool) {
-        let mut g = self.group(user);
+    pub fn user_finished(&self, completed: bool) {
+        let mut g = self.group();
         if completed {
             g.users_completed += 1;
         } else {
@@ -120,21 +116,21 @@ impl Recorder {
     }
 
     /// The server confirmed order `id` for idempotency key `key`.
-    pub fn order(&self, user: u64, id: String, key: String) {
-        self.group(user).ledger.orders.push((id, key));
+    pub fn order(&self, id: String, key: String) {
+        self.group().ledger.orders.push((id, key));
     }
 
     /// The server created cart `id`.
-    pub fn cart(&self, user: u64, id: String) {
-        self.group(user).ledger.carts.push(id);
+    pub fn cart(&self, id: String) {
+        self.group().ledger.carts.push(id);
     }
 
-    pub fn sent(&self, user: u64, second: u32, step: usize) {
-        self.group(user).bucket(second).steps[step].sent += 1;
+    pub fn sent(&self, second: u32, step: usize) {
+        self.group().bucket(second).steps[step].sent += 1;
     }
 
-    pub fn finished(&self, user: u64, f: &Finished<'_>) {
-        let mut g = self.group(user);
+    pub fn finished(&self, f: &Finished<'_>) {
+        let mut g = self.group();
         let version = f.worker.map(|(pid, v)| (pid, g.version_index(v)));
         g.step_hists[f.step].record(f.latency_us);
         let b = g.bucket(f.second);
@@ -156,8 +152,8 @@ impl Recorder {
             })
             .collect();
         let mut workers: Vec<HashMap<(u32, String), u64>> = vec![HashMap::new(); out.len()];
-        for g in &self.groups {
-            let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut g = self.group();
             let keep = g.seconds.split_off(&upto);
             let done = std::mem::replace(&mut g.seconds, keep);
             for (second, b) in done {
@@ -206,8 +202,8 @@ impl Recorder {
             users_planned,
             ..FinalSnapshot::default()
         };
-        for g in &self.groups {
-            let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut g = self.group();
             for (a, h) in f.step_hists.iter_mut().zip(g.step_hists.iter()) {
                 a.merge(h);
             }
@@ -228,9 +224,9 @@ mod tests {
 
     #[test]
     fn drains_complete_seconds_and_keeps_the_rest() {
-        let r = Recorder::new(4, 2);
+        let r = Recorder::new(2);
         for user in 0..10u64 {
-            r.sent(user, 0, 0);
+            r.sent(0, 0);
             let f = Finished {
                 second: (user % 3) as u32,
                 step: 1,
@@ -240,7 +236,7 @@ mod tests {
                 latency_us: 1000 * (user + 1),
                 worker: Some((7, b"v1")),
             };
-            r.finished(user, &f);
+            r.finished(&f);
         }
         let snaps = r.drain(0, 2);
         assert_eq!(snaps.len(), 2);

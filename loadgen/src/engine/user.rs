@@ -57,7 +57,7 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
     rec.active_users.fetch_add(1, Ordering::Relaxed);
     let _active = ActiveGuard(&rec.active_users);
     let lateness = Instant::now().saturating_duration_since(due);
-    rec.user_started(user, lateness.as_micros() as u64);
+    rec.user_started(lateness.as_micros() as u64);
 
     let mut rng = SmallRng::seed_from_u64(cfg.seed ^ user.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut vars = vec![String::new(); cfg.journey.var_names.len()];
@@ -78,7 +78,7 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
             if due > Instant::now() {
                 sleep_until(due).await;
             }
-            rec.sent(user, cfg.second(due), si);
+            rec.sent(cfg.second(due), si);
             path.clear();
             body.clear();
             {
@@ -158,18 +158,15 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 }
                 Err(class) => (*class, false, None),
             };
-            rec.finished(
-                user,
-                &Finished {
-                    second: cfg.second(end),
-                    step: si,
-                    class,
-                    attempts,
-                    attempt_failures: failures,
-                    latency_us,
-                    worker,
-                },
-            );
+            rec.finished(&Finished {
+                second: cfg.second(end),
+                step: si,
+                class,
+                attempts,
+                attempt_failures: failures,
+                latency_us,
+                worker,
+            });
             let mut captured = true;
             // Only a 2xx carries what a step captures: an expected 409 (out of stock)
             // lets the user walk on, with nothing new to remember.
@@ -187,8 +184,8 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 {
                     let id = vars[*var].clone();
                     match record {
-                        Record::Order => rec.order(user, id, key.clone().unwrap_or_default()),
-                        Record::Cart => rec.cart(user, id),
+                        Record::Order => rec.order(id, key.clone().unwrap_or_default()),
+                        Record::Cart => rec.cart(id),
                     }
                 }
             }
@@ -207,5 +204,5 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
             next_due = end + think;
         }
     }
-    rec.user_finished(user, walked_all);
+    rec.user_finished(walked_all);
 }
