@@ -236,9 +236,9 @@ struct Prefork {
 
 impl Prefork {
     fn start(workers: u32) -> Prefork {
-        let dir = TempDir::new("prefork");
-        let portfile = dir.0.join("port");
-        let pidfile = dir.0.join("server.pid");
+        let dir = temp_dir("prefork");
+        let portfile = dir.path().join("port");
+        let pidfile = dir.path().join("server.pid");
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/prefork_server.py"

@@ -31,8 +31,8 @@ path = "/"
 "#;
 
 fn validate(tag: &str, text: &str) -> (i32, String, String) {
-    let tmp = TempDir::new(tag);
-    let path = tmp.0.join("s.toml");
+    let tmp = temp_dir(tag);
+    let path = tmp.path().join("s.toml");
     std::fs::write(&path, text).expect("write");
     let out = loadgen()
         .arg("validate")
@@ -127,10 +127,10 @@ fn ctrl_c_writes_what_was_measured_and_exits_130() {
         load,
         "[[journey]]\nname = \"get\"\npath = \"/\"\n",
     );
-    let tmp = TempDir::new("ctrlc");
-    let path = tmp.0.join("s.toml");
+    let tmp = temp_dir("ctrlc");
+    let path = tmp.path().join("s.toml");
     std::fs::write(&path, text).expect("write");
-    let dir = tmp.0.join("out");
+    let dir = tmp.path().join("out");
     let child = loadgen()
         .arg("run")
         .arg(&path)

@@ -103,7 +103,7 @@ fn an_abort_on_fail_threshold_stops_the_run_early() {
 
 #[test]
 fn validate_refuses_a_threshold_on_an_unknown_metric_or_mode() {
-    let tmp = TempDir::new("gate-validate");
+    let tmp = temp_dir("gate-validate");
     for (threshold, culprit) in [
         (
             "\"single.dropped_requests == 0\"",
@@ -111,7 +111,7 @@ fn validate_refuses_a_threshold_on_an_unknown_metric_or_mode() {
         ),
         ("\"canary.dropped == 0\"", "unknown mode `canary`"),
     ] {
-        let path = tmp.0.join("bad.toml");
+        let path = tmp.path().join("bad.toml");
         std::fs::write(&path, gate_scenario(threshold)).expect("write scenario");
         let out = loadgen()
             .arg("validate")

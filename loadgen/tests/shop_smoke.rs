@@ -38,8 +38,8 @@ fn build_shop_server(bin_dir: &Path) {
 fn smoke_scenario_against_shop_server_completes_and_writes_every_file() {
     let loadgen_bin = Path::new(env!("CARGO_BIN_EXE_loadgen"));
     build_shop_server(loadgen_bin.parent().expect("bin dir"));
-    let tmp = TempDir::new("smoke");
-    let dir = tmp.0.join("run");
+    let tmp = temp_dir("smoke");
+    let dir = tmp.path().join("run");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
     let output = loadgen()
         .arg("run")

@@ -6,10 +6,12 @@
 //! the workers in turn. The thread hands connections to the event loop over a
 //! queue of [`HANDOFF_QUEUE`] slots, which the loop empties in one turn: with one
 //! slot, each accept waited for a turn of a busy loop, and a reconnect storm (a
-//! rollout closing ~19,000 keep-alive connections) filled the kernel's accept queue. To stop (drain), it is interrupted with SIGUSR1, whose handler does
-//! nothing and is installed without SA_RESTART so accept(2) returns EINTR; closing
-//! its copy of the socket leaves the queue to the other workers. Running out of file
-//! descriptors backs off, warning at most once a second.
+//! rollout closing ~19,000 keep-alive connections) filled the kernel's accept queue.
+//! To stop (drain), it is interrupted with SIGUSR1, whose handler does nothing and
+//! is installed without SA_RESTART so accept(2) returns EINTR; closing its copy of
+//! the socket leaves the queue to the other workers. A failed accept is handled as
+//! [`crate::accept_error`] says (running out of file descriptors backs off, warning
+//! at most once a second).
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -22,10 +24,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::http::RateLimit;
+use crate::accept_error::AcceptErrors;
 
 const WAKE_SIGNAL: libc::c_int = libc::SIGUSR1;
-const FD_BACKOFF: Duration = Duration::from_millis(50);
 const BURST_PAUSE: Duration = Duration::from_micros(50);
 /// Connections accepted but not yet taken by the event loop. One slot made every
 /// accept wait for a turn of a busy event loop (thousands of connection tasks), which
@@ -125,7 +126,7 @@ fn accept_loop(
     stop: &AtomicBool,
     role: &'static str,
 ) {
-    let mut warning = RateLimit::new(Duration::from_secs(1));
+    let mut errors = AcceptErrors::new(role);
     let fd = listener.as_raw_fd();
     while !stop.load(Ordering::Acquire) {
         // SAFETY: accept4 on our listening fd; the new fd is owned below.
@@ -149,24 +150,10 @@ fn accept_loop(
             continue;
         }
         let error = io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::EINTR | libc::ECONNABORTED | libc::EPROTO) => {}
-            Some(libc::EAGAIN) => wait_readable(fd),
-            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                if let Some(suppressed) = warning.ready() {
-                    crate::log_event!(
-                        role,
-                        "accept failed: {error}; backing off {FD_BACKOFF:?} ({suppressed} more since last warning)"
-                    );
-                }
-                std::thread::sleep(FD_BACKOFF);
-            }
-            _ => {
-                if warning.ready().is_some() {
-                    crate::log_event!(role, "accept failed: {error}");
-                }
-                std::thread::sleep(FD_BACKOFF);
-            }
+        if error.raw_os_error() == Some(libc::EAGAIN) {
+            wait_readable(fd);
+        } else if let Some(pause) = errors.on_error(&error) {
+            std::thread::sleep(pause);
         }
     }
 }

@@ -1,12 +1,14 @@
-//! Command line of `shop-server`: the flags (clap), human durations (`250ms`, `30s`),
-//! and the one place where the flags become a [`Plan`] (what to run). Nothing else
-//! reads the raw flags; the serving and supervising code only sees the plan.
+//! Command line of `shop-server`: the flags (clap; human durations such as `250ms`
+//! and `30s` are parsed by `stampede_common::duration`), and the one place where the
+//! flags become a [`Plan`] (what to run). Nothing else reads the raw flags; the
+//! serving and supervising code only sees the plan.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use stampede_common::duration::parse_duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -165,57 +167,21 @@ impl Cli {
     }
 }
 
-/// Parses `250ms`, `30s`, `1.5s`, `2m`, `1h`, `100us` or a bare `0`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{text}` has no unit: write e.g. 250ms, 30s, 2m"))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}`: `{number}` is not a number"))?;
-    let seconds_per_unit = match unit {
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}` (use us, ms, s, m, h)"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(value * seconds_per_unit)
-        .map_err(|_| format!("`{text}` is out of range"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations_in_human_form() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("100us"), Ok(Duration::from_micros(100)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
-    }
-
-    #[test]
-    fn bad_durations_name_the_problem() {
-        let no_unit = parse_duration("30").unwrap_err();
-        assert!(no_unit.contains("no unit"), "{no_unit}");
-        let bad_unit = parse_duration("3 weeks").unwrap_err();
-        assert!(bad_unit.contains("unknown unit"), "{bad_unit}");
-        assert!(parse_duration("ms").is_err());
+    fn duration_flags_use_the_shared_grammar() {
+        let cli = Cli::try_parse_from(["shop-server", "--drain-timeout", "1.5s"]).expect("parses");
+        assert_eq!(cli.drain_timeout, Duration::from_millis(1500));
+        let error = Cli::try_parse_from(["shop-server", "--boot-timeout", "30"])
+            .expect_err("a duration without a unit is refused")
+            .to_string();
+        assert!(
+            error.contains("--boot-timeout") && error.contains("invalid duration `30`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Serving HTTP/1.1 connections until told to drain, then draining: the accept loop,
-//! per-connection settings (keep-alive, header read timeout), back-off when accept
-//! runs out of file descriptors, and the drain itself. Drain order: stop accepting
+//! per-connection settings (keep-alive, header read timeout), and the drain itself
+//! (a failed accept is handled as [`crate::accept_error`] says). Drain order: stop accepting
 //! (single mode first takes what is already queued and closes the socket; a worker
 //! stops its accept thread and leaves the shared queue to the others); answer everything with
 //! `Connection: close` and give idle keep-alive connections a short grace to send one
@@ -14,7 +14,6 @@
 //! can serve them, and its drain should end quickly.
 //! Routing is [`crate::api`].
 
-use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -25,10 +24,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::accept::{HANDOFF_QUEUE, SharedAcceptor};
+use crate::accept_error::AcceptErrors;
 use crate::api::{self, App};
 
-/// How long accept waits after running out of file descriptors before trying again.
-const FD_BACKOFF: Duration = Duration::from_millis(50);
 /// How long idle keep-alive connections may still send a last request after the
 /// drain began (answered with `Connection: close`) before they are closed.
 const IDLE_GRACE: Duration = Duration::from_millis(250);
@@ -135,7 +133,7 @@ pub async fn serve(
     role: &'static str,
 ) -> DrainOutcome {
     let connections = Connections::new(app, timeouts.header);
-    let mut fd_warning = RateLimit::new(Duration::from_secs(1));
+    let mut accept_errors = AcceptErrors::new(role);
     tokio::pin!(stop);
     let shared = matches!(source, Source::Shared(_));
     let swept = match source {
@@ -146,7 +144,11 @@ pub async fn serve(
                     () = &mut stop => break,
                     accepted = listener.accept() => match accepted {
                         Ok((stream, _)) => connections.serve(stream),
-                        Err(error) => on_accept_error(&error, &mut fd_warning, role).await,
+                        Err(error) => {
+                            if let Some(pause) = accept_errors.on_error(&error) {
+                                tokio::time::sleep(pause).await;
+                            }
+                        }
                     },
                 }
             }
@@ -234,66 +236,5 @@ fn sweep_backlog(listener: TcpListener, connections: &Connections) -> usize {
 fn serve_std(stream: std::net::TcpStream, connections: &Connections) {
     if let Ok(stream) = TcpStream::from_std(stream) {
         connections.serve(stream);
-    }
-}
-
-async fn on_accept_error(error: &io::Error, warning: &mut RateLimit, role: &str) {
-    let out_of_resources = matches!(
-        error.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    );
-    if out_of_resources {
-        if let Some(suppressed) = warning.ready() {
-            crate::log_event!(
-                role,
-                "accept failed: {error}; backing off {FD_BACKOFF:?} ({suppressed} more since last warning)"
-            );
-        }
-        // The connection stays queued; existing connections keep being served.
-        tokio::time::sleep(FD_BACKOFF).await;
-    }
-    // Anything else (ECONNABORTED, a reset before accept) concerns one client only.
-}
-
-/// Lets a warning through at most once per period; counts the ones held back.
-pub struct RateLimit {
-    period: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimit {
-    pub fn new(period: Duration) -> RateLimit {
-        RateLimit {
-            period,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// `Some(number held back since the last one)` when a warning may be logged now.
-    pub fn ready(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self.last.is_some_and(|last| now - last < self.period) {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limit_lets_one_warning_through_per_period() {
-        let mut limit = RateLimit::new(Duration::from_secs(3600));
-        assert_eq!(limit.ready(), Some(0));
-        assert_eq!(limit.ready(), None);
-        assert_eq!(limit.ready(), None);
-        limit.last = Some(Instant::now() - Duration::from_secs(7200));
-        assert_eq!(limit.ready(), Some(2));
     }
 }

@@ -2,12 +2,14 @@
 //! exit code (0 clean, 1 drain timed out, 2 could not start). Module map: `cli`
 //! (flags, plan), `store` (SQLite), `db` (store on its own thread), `api` (routes),
 //! `pricing` (checkout CPU work), `http` (serving and drain), `accept` (fair accept
-//! from the cluster's shared socket), `serve` (a serving process: single or worker),
-//! `master` (cluster process layer), `supervisor` and `rollout` (the master's
-//! lifecycle as a plain state machine), `worker` (starting and watching one worker
-//! process), `signals`, `sys` (rlimit, socket, pidfile, runtime), `log`.
+//! from the cluster's shared socket), `accept_error` (back-off and warnings when
+//! accept fails), `serve` (a serving process: single or worker), `master` (cluster
+//! process layer), `supervisor` and `rollout` (the master's lifecycle as a plain
+//! state machine), `worker` (starting and watching one worker process), `signals`,
+//! `sys` (rlimit, socket, pidfile, runtime), `log`.
 
 mod accept;
+mod accept_error;
 mod api;
 mod cli;
 mod db;

@@ -1,14 +1,73 @@
-//! One rolling restart, as plain data: the old workers still to replace and the step
-//! in progress (replacement booting, or old worker draining). Driven by the
-//! [`Supervisor`], which owns the workers; it only decides what the next step is and
-//! whether the rollout finished or aborted. One worker at a time, so ready capacity
-//! never drops below the target: the old worker is drained only once its replacement
-//! is ready, and the next replacement starts once the old one has exited.
+//! One rolling restart as a plain state machine: the old workers still to replace and
+//! the step in progress (replacement booting, or old worker draining). It owns no
+//! workers and calls nothing: it is told what happened (a replacement started, a
+//! worker became ready or exited) and answers with the [`Order`] it wants carried
+//! out (start a replacement, drain an old worker, finished, aborted), which the
+//! [`crate::supervisor`] executes. One worker at a time, so ready capacity never
+//! drops below the target: the old worker is drained only once its replacement is
+//! ready, and the next replacement starts once the old one has exited. Worker ids
+//! are the supervisor's; the rollout only tells them apart, hence the `W` parameter.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::fmt;
+use std::time::{Duration, Instant};
 
-use crate::supervisor::{Action, Role, Supervisor, WorkerId};
+/// What the rollout wants done next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Order<W> {
+    /// Start a new worker to replace `old`, then report its id with
+    /// [`Rollout::replacement_started`].
+    StartReplacement { old: W },
+    /// The replacement is ready: drain this old worker (its exit is then expected).
+    Drain(W),
+    /// Every old worker was replaced (or had gone on its own).
+    Finished(Summary),
+    /// The replacement exited before it was ready (it crashed, or the supervisor
+    /// killed it at the boot timeout): the rollout stops, the old workers left keep
+    /// serving.
+    Aborted { replacement: W, summary: Summary },
+}
+
+/// How far a rollout got, for its closing log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub replaced: usize,
+    pub total: usize,
+    pub took: Duration,
+}
+
+/// What a worker's exit meant to the rollout.
+impl Summary {
+    /// The log line of a rollout that finished.
+    pub fn finished(&self) -> String {
+        format!(
+            "rollout finished in {} ms: {} of {} workers replaced",
+            self.took.as_millis(),
+            self.replaced,
+            self.total
+        )
+    }
+
+    /// The log line of a rollout aborted because `replacement` exited before it was
+    /// ready.
+    pub fn aborted(&self, replacement: impl fmt::Display) -> String {
+        format!(
+            "rollout aborted after {} ms: replacement worker #{replacement} exited before it \
+             was ready; {} of {} workers replaced, the others keep serving",
+            self.took.as_millis(),
+            self.replaced,
+            self.total
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitTaken<W> {
+    /// Not the rollout's business: crash recovery decides what to do.
+    NotOurs,
+    /// The rollout's business (never respawn the worker), and what to do next.
+    Ours(Option<Order<W>>),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -17,132 +76,124 @@ enum Stage {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Step {
-    new: WorkerId,
+struct Step<W> {
+    /// `None` until the supervisor reports the replacement it started.
+    new: Option<W>,
     /// `None` when the old worker died on its own while its replacement booted.
-    old: Option<WorkerId>,
+    old: Option<W>,
     stage: Stage,
 }
 
 #[derive(Debug)]
-pub struct Rollout {
-    old: VecDeque<WorkerId>,
+pub struct Rollout<W> {
+    old: VecDeque<W>,
     total: usize,
-    step: Option<Step>,
+    step: Option<Step<W>>,
     started: Instant,
     replaced: usize,
-    aborted: Option<String>,
-    finished: bool,
 }
 
-impl Rollout {
-    pub fn new(old: Vec<WorkerId>, now: Instant) -> Rollout {
-        Rollout {
+impl<W: Copy + Eq> Rollout<W> {
+    /// A rollout replacing the `old` workers in order (every one that is not already
+    /// leaving), and its first order.
+    pub fn start(old: Vec<W>, now: Instant) -> (Rollout<W>, Order<W>) {
+        let mut rollout = Rollout {
             total: old.len(),
             old: old.into(),
             step: None,
             started: now,
             replaced: 0,
-            aborted: None,
-            finished: false,
-        }
-    }
-
-    /// Starts the replacement of the next old worker still serving, or finishes.
-    pub fn advance(&mut self, sup: &mut Supervisor, out: &mut Vec<Action>) {
-        while let Some(old) = self.old.pop_front() {
-            if matches!(sup.role(old), Some(Role::Booting | Role::Ready)) {
-                let new = sup.spawn(None, out);
-                out.push(Action::Log(format!(
-                    "rollout: worker #{new} starting to replace worker #{old}"
-                )));
-                self.step = Some(Step {
-                    new,
-                    old: Some(old),
-                    stage: Stage::Booting,
-                });
-                return;
-            }
-        }
-        self.step = None;
-        self.finished = true;
-    }
-
-    pub fn on_ready(&mut self, id: WorkerId, sup: &mut Supervisor, out: &mut Vec<Action>) {
-        let Some(step) = self.step.as_mut() else {
-            return;
         };
-        if step.new != id || step.stage != Stage::Booting {
-            return;
+        let order = rollout.advance(now);
+        (rollout, order)
+    }
+
+    /// The replacement asked for by [`Order::StartReplacement`] is `new`.
+    pub fn replacement_started(&mut self, new: W) {
+        if let Some(step) = self.step.as_mut() {
+            step.new = Some(new);
+        }
+    }
+
+    /// Worker `id` reports ready.
+    pub fn on_ready(&mut self, id: W, now: Instant) -> Option<Order<W>> {
+        let step = self.step.as_mut()?;
+        if step.new != Some(id) || step.stage != Stage::Booting {
+            return None;
         }
         match step.old {
             Some(old) => {
                 step.stage = Stage::DrainingOld;
-                sup.drain(old, out);
+                Some(Order::Drain(old))
             }
             None => {
                 self.replaced += 1;
-                self.advance(sup, out);
+                Some(self.advance(now))
             }
         }
     }
 
-    /// Whether the exit of `id` was the rollout's business (then the supervisor does
-    /// not respawn it).
-    pub fn on_exit(
-        &mut self,
-        id: WorkerId,
-        role: Role,
-        sup: &mut Supervisor,
-        out: &mut Vec<Action>,
-    ) -> bool {
+    /// Worker `id` is gone (whatever the supervisor thought of it).
+    pub fn on_exit(&mut self, id: W, now: Instant) -> ExitTaken<W> {
         // An old worker that died before its turn is respawned (with the new code)
         // by crash recovery; nothing left to replace.
         self.old.retain(|&old| old != id);
         let Some(step) = self.step.as_mut() else {
-            return false;
+            return ExitTaken::NotOurs;
         };
-        if step.new == id {
+        if step.new == Some(id) {
             if step.stage == Stage::Booting {
-                self.aborted = Some(format!(
-                    "replacement worker #{id} exited before it was ready"
-                ));
                 self.step = None;
-                return true;
+                return ExitTaken::Ours(Some(Order::Aborted {
+                    replacement: id,
+                    summary: self.summary(now),
+                }));
             }
-            return false; // it was ready: an ordinary crash
+            return ExitTaken::NotOurs; // it was ready: an ordinary crash
         }
         if step.old == Some(id) {
-            match step.stage {
+            return match step.stage {
                 Stage::Booting => {
                     // Its replacement, already booting, takes its place.
                     step.old = None;
+                    ExitTaken::Ours(None)
                 }
                 Stage::DrainingOld => {
-                    debug_assert_eq!(role, Role::Leaving);
                     self.replaced += 1;
-                    self.advance(sup, out);
+                    ExitTaken::Ours(Some(self.advance(now)))
                 }
-            }
-            return true;
+            };
         }
-        false
+        ExitTaken::NotOurs
     }
 
-    /// A log line when the rollout is over (finished or aborted), `None` while running.
-    pub fn outcome(&self, now: Instant) -> Option<String> {
-        let elapsed = now.saturating_duration_since(self.started).as_millis();
-        if let Some(reason) = &self.aborted {
-            return Some(format!(
-                "rollout aborted after {elapsed} ms: {reason}; {} of {} workers replaced, the others keep serving",
-                self.replaced, self.total
-            ));
+    /// Asks for the replacement of the next old worker, or finishes. Every exit is
+    /// reported to [`Rollout::on_exit`], so the old workers still listed are alive.
+    fn advance(&mut self, now: Instant) -> Order<W> {
+        match self.old.pop_front() {
+            Some(old) => {
+                self.step = Some(Step {
+                    new: None,
+                    old: Some(old),
+                    stage: Stage::Booting,
+                });
+                Order::StartReplacement { old }
+            }
+            None => {
+                self.step = None;
+                Order::Finished(self.summary(now))
+            }
         }
-        self.finished.then(|| {
-            format!(
-                "rollout finished in {elapsed} ms: {} of {} workers replaced",
-                self.replaced, self.total
-            )
-        })
+    }
+
+    fn summary(&self, now: Instant) -> Summary {
+        Summary {
+            replaced: self.replaced,
+            total: self.total,
+            took: now.saturating_duration_since(self.started),
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,12 +6,14 @@
 //! booting), `Serving`, `RollingOut { pending }` (one old worker at a time: spawn its
 //! replacement, wait until ready, drain the old one, wait for its exit; `pending`
 //! coalesces restarts asked for meanwhile), `Stopping`. Crash recovery with
-//! exponential back-off lives here too; the rollout steps are in [`crate::rollout`].
+//! exponential back-off lives here too. The rollout's own steps are decided by
+//! [`crate::rollout`], which answers with orders (start a replacement, drain an old
+//! worker, finished, aborted) that the supervisor turns into actions.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::rollout::Rollout;
+use crate::rollout::{ExitTaken, Order, Rollout};
 
 /// The master's own numbering of workers (PIDs are the process layer's business).
 pub type WorkerId = u64;
@@ -81,7 +83,7 @@ pub struct Supervisor {
     phase: Phase,
     workers: BTreeMap<WorkerId, Worker>,
     next_id: WorkerId,
-    rollout: Option<Rollout>,
+    rollout: Option<Rollout<WorkerId>>,
     /// A restart asked for while starting: run once everything is ready.
     restart_after_start: bool,
     /// Consecutive quick failures.
@@ -160,11 +162,7 @@ impl Supervisor {
         out
     }
 
-    pub(crate) fn spawn(
-        &mut self,
-        replaces_crash_at: Option<Instant>,
-        out: &mut Vec<Action>,
-    ) -> WorkerId {
+    fn spawn(&mut self, replaces_crash_at: Option<Instant>, out: &mut Vec<Action>) -> WorkerId {
         let id = self.next_id;
         self.next_id += 1;
         self.workers.insert(
@@ -180,7 +178,7 @@ impl Supervisor {
     }
 
     /// Tells a worker to drain; its exit is then expected.
-    pub(crate) fn drain(&mut self, id: WorkerId, out: &mut Vec<Action>) {
+    fn drain(&mut self, id: WorkerId, out: &mut Vec<Action>) {
         if let Some(worker) = self.workers.get_mut(&id) {
             if worker.role != Role::Leaving {
                 worker.role = Role::Leaving;
@@ -215,7 +213,8 @@ impl Supervisor {
                 }
             }
             Phase::RollingOut { .. } => {
-                self.rollout_step(|r, sup, out| r.on_ready(id, sup, out), now, out)
+                let order = self.rollout.as_mut().and_then(|r| r.on_ready(id, now));
+                self.carry_out(order, now, out);
             }
             Phase::Stopping => self.drain(id, out),
             Phase::Serving => {}
@@ -235,23 +234,18 @@ impl Supervisor {
             }
             return;
         }
-        let expected = worker.role == Role::Leaving;
-        let mut replace = !expected;
-        if matches!(self.phase, Phase::RollingOut { .. }) {
-            // The rollout decides whether this exit is its business (its replacement
-            // died: abort; the old worker it drained or that crashed: next step).
-            let mut handled = false;
-            self.rollout_step(
-                |r, sup, out| handled = r.on_exit(id, worker.role, sup, out),
-                now,
-                out,
-            );
-            if handled {
-                replace = false;
-            }
-        }
-        if !replace {
+        // The rollout decides whether this exit is its business (its replacement
+        // died: abort; the old worker it drained or that crashed: next step).
+        let taken = match self.rollout.as_mut() {
+            Some(rollout) => rollout.on_exit(id, now),
+            None => ExitTaken::NotOurs,
+        };
+        if let ExitTaken::Ours(order) = taken {
+            self.carry_out(order, now, out);
             return;
+        }
+        if worker.role == Role::Leaving {
+            return; // told to go: never respawned
         }
         let quick = worker
             .ready_at
@@ -345,34 +339,45 @@ impl Supervisor {
             old.len()
         )));
         self.phase = Phase::RollingOut { pending: false };
-        self.rollout = Some(Rollout::new(old, now));
-        self.rollout_step(|r, sup, out| r.advance(sup, out), now, out);
+        let (rollout, order) = Rollout::start(old, now);
+        self.rollout = Some(rollout);
+        self.carry_out(Some(order), now, out);
     }
 
-    /// Runs one rollout transition, then ends the rollout if it finished or aborted
-    /// (starting the queued pass if there is one).
-    fn rollout_step(
-        &mut self,
-        step: impl FnOnce(&mut Rollout, &mut Supervisor, &mut Vec<Action>),
-        now: Instant,
-        out: &mut Vec<Action>,
-    ) {
-        let Some(mut rollout) = self.rollout.take() else {
-            return;
-        };
-        step(&mut rollout, self, out);
-        if let Some(summary) = rollout.outcome(now) {
-            out.push(Action::Log(summary));
-            let pending = matches!(self.phase, Phase::RollingOut { pending: true });
-            self.phase = Phase::Serving;
-            if pending {
-                out.push(Action::Log(
-                    "running the restart queued during the rollout".into(),
-                ));
-                self.start_rollout(now, out);
+    /// Carries out what the rollout asked for; when it finished or aborted, ends it
+    /// (and starts the pass queued meanwhile, if there is one).
+    fn carry_out(&mut self, order: Option<Order<WorkerId>>, now: Instant, out: &mut Vec<Action>) {
+        let closing = match order {
+            None => return,
+            Some(Order::StartReplacement { old }) => {
+                let new = self.spawn(None, out);
+                out.push(Action::Log(format!(
+                    "rollout: worker #{new} starting to replace worker #{old}"
+                )));
+                if let Some(rollout) = self.rollout.as_mut() {
+                    rollout.replacement_started(new);
+                }
+                return;
             }
-        } else {
-            self.rollout = Some(rollout);
+            Some(Order::Drain(old)) => {
+                self.drain(old, out);
+                return;
+            }
+            Some(Order::Finished(summary)) => summary.finished(),
+            Some(Order::Aborted {
+                replacement,
+                summary,
+            }) => summary.aborted(replacement),
+        };
+        out.push(Action::Log(closing));
+        self.rollout = None;
+        let pending = matches!(self.phase, Phase::RollingOut { pending: true });
+        self.phase = Phase::Serving;
+        if pending {
+            out.push(Action::Log(
+                "running the restart queued during the rollout".into(),
+            ));
+            self.start_rollout(now, out);
         }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use support::*;
 
 async fn start(dir: &TempDir, extra: &[&str]) -> Server {
-    let db = dir.file("shop.db");
+    let db = dir.path().join("shop.db");
     let mut args = vec!["--mode", "single", "--db", db.to_str().expect("utf-8 path")];
     args.extend_from_slice(extra);
     Server::start(&args).await
@@ -30,7 +30,7 @@ async fn still_serving(c: &reqwest::Client, server: &Server) {
 
 #[tokio::test]
 async fn each_bad_request_gets_its_answer() {
-    let dir = TempDir::new("bad");
+    let dir = temp_dir("bad");
     let server = start(&dir, &["--products", "3"]).await;
     let c = client();
     let cart_id = cart_with(&c, &server, 1, 1).await;
@@ -113,7 +113,7 @@ async fn each_bad_request_gets_its_answer() {
 
 #[tokio::test]
 async fn garbage_and_stalled_clients_never_kill_the_server() {
-    let dir = TempDir::new("garbage");
+    let dir = temp_dir("garbage");
     let server = start(&dir, &["--header-timeout", "1s"]).await;
     // No pooled connections: the 1 s header timeout also closes idle keep-alive ones.
     let c = reqwest::Client::builder()
@@ -176,8 +176,8 @@ async fn a_cluster_worker_out_of_fds_backs_off_and_recovers() {
 /// warnings), that a connection made before the flood is still served, and that new
 /// connections are served once the flood is gone.
 async fn fd_exhaustion(mode: &str, flood: usize) {
-    let dir = TempDir::new(&format!("emfile-{mode}"));
-    let db = dir.file("shop.db");
+    let dir = temp_dir(&format!("emfile-{mode}"));
+    let db = dir.path().join("shop.db");
     let mut cmd = std::process::Command::new(BIN);
     cmd.args([
         "--mode",

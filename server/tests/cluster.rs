@@ -24,14 +24,14 @@ fn workers(server: &Server) -> BTreeSet<u32> {
 
 /// Points `link` at `target` atomically (a deploy).
 fn swap_link(dir: &TempDir, link: &Path, target: &Path) {
-    let tmp = dir.file("link.tmp");
+    let tmp = dir.path().join("link.tmp");
     let _ = std::fs::remove_file(&tmp);
     symlink(target, &tmp).expect("symlink");
     std::fs::rename(&tmp, link).expect("swap symlink");
 }
 
 fn script(dir: &TempDir, name: &str, body: &str) -> PathBuf {
-    let path = dir.file(name);
+    let path = dir.path().join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     path
@@ -39,9 +39,9 @@ fn script(dir: &TempDir, name: &str, body: &str) -> PathBuf {
 
 #[tokio::test]
 async fn a_master_and_two_workers_that_alone_serve() {
-    let dir = TempDir::new("cluster-basic");
+    let dir = temp_dir("cluster-basic");
     let server = start_cluster(Path::new(BIN), &dir, &["--workers", "2"]).await;
-    let pidfile = std::fs::read_to_string(dir.file("master.pid")).expect("pidfile");
+    let pidfile = std::fs::read_to_string(dir.path().join("master.pid")).expect("pidfile");
     assert_eq!(
         pidfile.trim(),
         server.pid.to_string(),
@@ -95,7 +95,7 @@ async fn a_master_and_two_workers_that_alone_serve() {
 
 #[tokio::test]
 async fn a_stuck_worker_is_killed_at_the_drain_timeout() {
-    let dir = TempDir::new("cluster-stuck");
+    let dir = temp_dir("cluster-stuck");
     let server = start_cluster(
         Path::new(BIN),
         &dir,
@@ -146,8 +146,8 @@ async fn a_stuck_worker_is_killed_at_the_drain_timeout() {
 
 #[tokio::test]
 async fn a_broken_deploy_is_aborted_and_a_good_one_rolls_out() {
-    let dir = TempDir::new("cluster-deploy");
-    let current = dir.file("current");
+    let dir = temp_dir("cluster-deploy");
+    let current = dir.path().join("current");
     let broken = script(&dir, "broken.sh", "echo 'broken build' >&2; exit 3");
     let v2 = script(
         &dir,
@@ -193,8 +193,8 @@ async fn a_broken_deploy_is_aborted_and_a_good_one_rolls_out() {
 
 #[tokio::test]
 async fn a_crash_loop_backs_off_instead_of_spinning() {
-    let dir = TempDir::new("cluster-crashloop");
-    let current = dir.file("current");
+    let dir = temp_dir("cluster-crashloop");
+    let current = dir.path().join("current");
     swap_link(&dir, &current, Path::new(BIN));
     let server = start_cluster(&current, &dir, &["--workers", "2"]).await;
     let broken = script(&dir, "broken.sh", "exit 3");
@@ -255,7 +255,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn sigint_stops_everything_and_sigkill_of_the_master_takes_the_workers() {
-    let dir = TempDir::new("cluster-stop");
+    let dir = temp_dir("cluster-stop");
     let mut server = start_cluster(Path::new(BIN), &dir, &["--workers", "2"]).await;
     let kids = workers(&server);
     server.signal(Signal::SIGINT);
@@ -268,12 +268,12 @@ async fn sigint_stops_everything_and_sigkill_of_the_master_takes_the_workers() {
     let left: Vec<u32> = kids.iter().copied().filter(|&p| alive(p)).collect();
     assert!(left.is_empty(), "workers left after SIGINT: {left:?}");
     assert!(
-        !dir.file("master.pid").exists(),
+        !dir.path().join("master.pid").exists(),
         "pidfile removed on a clean stop"
     );
 
     // --sigterm shutdown: SIGTERM is a graceful stop, for orchestrators.
-    let dir3 = TempDir::new("cluster-sigterm-shutdown");
+    let dir3 = temp_dir("cluster-sigterm-shutdown");
     let mut server = start_cluster(
         Path::new(BIN),
         &dir3,
@@ -292,7 +292,7 @@ async fn sigint_stops_everything_and_sigkill_of_the_master_takes_the_workers() {
     let left: Vec<u32> = kids.iter().copied().filter(|&p| alive(p)).collect();
     assert!(left.is_empty(), "workers left: {left:?}");
 
-    let dir2 = TempDir::new("cluster-kill-master");
+    let dir2 = temp_dir("cluster-kill-master");
     let mut server = start_cluster(Path::new(BIN), &dir2, &["--workers", "2"]).await;
     let kids = workers(&server);
     assert_eq!(kids.len(), 2);
@@ -322,8 +322,8 @@ async fn sigint_stops_everything_and_sigkill_of_the_master_takes_the_workers() {
 
 #[tokio::test]
 async fn a_replacement_that_never_gets_ready_aborts_at_the_boot_timeout() {
-    let dir = TempDir::new("cluster-boot-timeout");
-    let current = dir.file("current");
+    let dir = temp_dir("cluster-boot-timeout");
+    let current = dir.path().join("current");
     swap_link(&dir, &current, Path::new(BIN));
     let server = start_cluster(&current, &dir, &["--workers", "2", "--boot-timeout", "1s"]).await;
     let first = workers(&server);

@@ -34,7 +34,7 @@ fn sample_children(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_rolling_restarts_under_load_fail_nothing() {
-    let dir = TempDir::new("cluster-rollout");
+    let dir = temp_dir("cluster-rollout");
     let server = start_cluster(
         Path::new(BIN),
         &dir,
@@ -122,7 +122,7 @@ async fn five_rolling_restarts_under_load_fail_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_is_replaced_and_the_other_is_untouched() {
-    let dir = TempDir::new("cluster-kill");
+    let dir = temp_dir("cluster-kill");
     let server = start_cluster(
         Path::new(BIN),
         &dir,
@@ -226,7 +226,7 @@ async fn a_killed_worker_is_replaced_and_the_other_is_untouched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_worker_closes_idle_connections_progressively() {
     const CONNECTIONS: usize = 400;
-    let dir = TempDir::new("cluster-idle-close");
+    let dir = temp_dir("cluster-idle-close");
     let server = start_cluster(Path::new(BIN), &dir, &["--workers", "1"]).await;
     let old = workers(&server);
     let conns: Vec<KeepAlive> = (0..CONNECTIONS)

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use support::*;
 
 async fn single(dir: &TempDir, extra: &[&str]) -> Server {
-    let db = dir.file("shop.db");
+    let db = dir.path().join("shop.db");
     let mut args = vec!["--mode", "single", "--db", db.to_str().expect("utf-8 path")];
     args.extend_from_slice(extra);
     Server::start(&args).await
@@ -23,7 +23,7 @@ async fn single(dir: &TempDir, extra: &[&str]) -> Server {
 
 #[tokio::test]
 async fn the_whole_journey() {
-    let dir = TempDir::new("journey");
+    let dir = temp_dir("journey");
     let server = single(
         &dir,
         &[
@@ -101,7 +101,7 @@ async fn the_whole_journey() {
 
 #[tokio::test]
 async fn two_hundred_checkouts_for_fifty_units() {
-    let dir = TempDir::new("oversell");
+    let dir = temp_dir("oversell");
     let server = single(
         &dir,
         &[
@@ -151,7 +151,7 @@ async fn two_hundred_checkouts_for_fifty_units() {
 
 #[tokio::test]
 async fn one_key_twenty_times_makes_one_order() {
-    let dir = TempDir::new("idem");
+    let dir = temp_dir("idem");
     let server = single(&dir, &["--products", "2", "--checkout-io", "50ms"]).await;
     let c = client();
     let cart_id = cart_with(&c, &server, 2, 1).await;
@@ -200,7 +200,7 @@ async fn one_key_twenty_times_makes_one_order() {
 
 #[tokio::test]
 async fn cart_posts_with_a_key_are_safe_to_retry() {
-    let dir = TempDir::new("cartkeys");
+    let dir = temp_dir("cartkeys");
     let server = single(&dir, &[]).await;
     let c = client();
     let first = post(&c, &server, "/carts", Some("cart-k"), json!({})).await;
@@ -222,7 +222,7 @@ async fn cart_posts_with_a_key_are_safe_to_retry() {
 
 #[tokio::test]
 async fn sigterm_lets_the_checkout_in_flight_finish() {
-    let dir = TempDir::new("drain");
+    let dir = temp_dir("drain");
     let mut server = single(&dir, &["--checkout-io", "2s"]).await;
     let c = client();
     let cart_id = cart_with(&c, &server, 1, 1).await;
@@ -279,7 +279,7 @@ async fn sigterm_lets_the_checkout_in_flight_finish() {
 
 #[tokio::test]
 async fn drain_timeout_closes_the_rest_and_exits_1() {
-    let dir = TempDir::new("draintimeout");
+    let dir = temp_dir("draintimeout");
     let mut server = single(&dir, &["--checkout-io", "60s", "--drain-timeout", "500ms"]).await;
     let c = client();
     let cart_id = cart_with(&c, &server, 1, 1).await;
@@ -307,7 +307,7 @@ async fn drain_timeout_closes_the_rest_and_exits_1() {
 
 #[tokio::test]
 async fn a_confirmed_order_survives_sigkill() {
-    let dir = TempDir::new("durable");
+    let dir = temp_dir("durable");
     let args = ["--products", "3", "--stock", "7", "--checkout-io", "0"];
     let mut server = single(&dir, &args).await;
     let c = client();
@@ -344,7 +344,7 @@ async fn a_confirmed_order_survives_sigkill() {
 
 #[tokio::test]
 async fn several_event_loop_threads_serve_the_same_api() {
-    let dir = TempDir::new("threads");
+    let dir = temp_dir("threads");
     let server = single(&dir, &["--threads", "2", "--checkout-io", "0"]).await;
     let c = client();
     let cart_id = cart_with(&c, &server, 1, 2).await;

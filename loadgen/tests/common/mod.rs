@@ -227,27 +227,14 @@ fn write_response(out: &mut TcpStream, status: u16, body: &str) -> std::io::Resu
     out.flush()
 }
 
-/// A temporary folder removed on drop.
-pub struct TempDir(pub PathBuf);
+pub use tempfile::TempDir;
 
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "loadgen-test-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A temporary folder named after the test (unique, removed on drop).
+pub fn temp_dir(tag: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("loadgen-test-{tag}-"))
+        .tempdir()
+        .expect("create temp dir")
 }
 
 pub fn loadgen() -> Command {
@@ -319,10 +306,10 @@ pub fn num(row: &HashMap<String, String>, col: &str) -> f64 {
 
 /// Writes `scenario` to a temporary folder and runs `loadgen run` on it.
 pub fn run_scenario(tag: &str, scenario: &str, extra: &[&str]) -> Run {
-    let tmp = TempDir::new(tag);
-    let path = tmp.0.join(format!("{tag}.toml"));
+    let tmp = temp_dir(tag);
+    let path = tmp.path().join(format!("{tag}.toml"));
     std::fs::write(&path, scenario).expect("write scenario");
-    let dir = tmp.0.join("out");
+    let dir = tmp.path().join("out");
     let output = loadgen()
         .arg("run")
         .arg(&path)

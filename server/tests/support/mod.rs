@@ -28,33 +28,14 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_shop-server");
 /// Generous: the machine is shared and noisy; waits end early when the thing happens.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// A temporary directory removed on drop.
-pub struct TempDir {
-    pub path: PathBuf,
-}
+pub use tempfile::TempDir;
 
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "shop-server-test-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir { path }
-    }
-
-    pub fn file(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
+/// A temporary directory named after the test (unique, removed on drop).
+pub fn temp_dir(name: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("shop-server-test-{name}-"))
+        .tempdir()
+        .expect("create temp dir")
 }
 
 /// Lines the process wrote to stderr, shared with the thread that reads them.
@@ -259,8 +240,8 @@ pub fn alive(pid: u32) -> bool {
 /// Starts a cluster master (`--mode cluster`) with `extra` flags through `program`
 /// and waits until its first workers are all ready.
 pub async fn start_cluster(program: &Path, dir: &TempDir, extra: &[&str]) -> Server {
-    let db = dir.file("shop.db");
-    let pidfile = dir.file("master.pid");
+    let db = dir.path().join("shop.db");
+    let pidfile = dir.path().join("master.pid");
     let mut args = vec![
         "--mode",
         "cluster",

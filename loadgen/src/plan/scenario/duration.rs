@@ -1,9 +1,11 @@
 //! Durations as scenarios write them: `"250ms"`, `"10s"`, `"1.5s"`, `"2m"`, and
-//! think-time ranges `"1s..3s"`. Owns parsing and the error text a user sees for a
-//! bad value; it does not know which key the value came from (the scenario loader
-//! adds the file, line and key).
+//! think-time ranges `"1s..3s"`. The duration grammar and its errors are
+//! `stampede_common::duration`'s; this module adds the scenario's 7-day limit, the
+//! ranges, and serde. It does not know which key the value came from (the scenario
+//! loader adds the file, line and key).
 
 use serde::{Deserialize, Deserializer};
+use stampede_common::duration;
 use std::time::Duration;
 
 /// A duration read from a scenario string.
@@ -17,36 +19,20 @@ pub struct ThinkRange {
     pub max: Duration,
 }
 
-/// Parses `"250ms"`, `"10s"`, `"1.5s"`, `"2m"`, `"0"`, `"100us"`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    if t == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| bad_duration(text))?;
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| bad_duration(text))?;
-    let scale = match unit.trim() {
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(bad_duration(text)),
-    };
-    let secs = value * scale;
-    if !secs.is_finite() || !(0.0..=7.0 * 24.0 * 3600.0).contains(&secs) {
-        return Err(bad_duration(text));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
+/// The longest duration a scenario may write: no run lasts a week.
+const MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 
-fn bad_duration(text: &str) -> String {
-    format!(
-        "invalid duration `{text}`: expected a number with a unit (us, ms, s, m, h), e.g. \"250ms\" or \"10s\""
-    )
+/// Parses `"250ms"`, `"10s"`, `"1.5s"`, `"2m"`, `"0"`, `"100us"` (the grammar is
+/// `stampede_common::duration`'s), up to 7 days.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = duration::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration > MAX {
+        return Err(format!(
+            "invalid duration `{}`: a scenario duration is at most 7 days (\"168h\")",
+            text.trim()
+        ));
+    }
+    Ok(duration)
 }
 
 /// Parses `"500ms"` (fixed) or `"1s..3s"` (uniform range).
@@ -96,6 +82,18 @@ mod tests {
         assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_value_and_the_limit() {
+        let bad = parse_duration("2 parsecs").expect_err("unknown unit");
+        assert!(bad.starts_with("invalid duration `2 parsecs`: "), "{bad}");
+        assert_eq!(parse_duration("168h"), Ok(MAX));
+        let long = parse_duration("169h").expect_err("over 7 days");
+        assert!(
+            long.starts_with("invalid duration `169h`: ") && long.contains("at most 7 days"),
+            "{long}"
+        );
     }
 
     #[test]
