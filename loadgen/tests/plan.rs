@@ -124,8 +124,8 @@ fn user_threads_per_generator(threads: u16, processes: u64) -> Vec<usize> {
         ),
         "[[journey]]\nname = \"get\"\npath = \"/\"\nrepeat = 6\nthink = \"500ms\"\n",
     );
-    let tmp = TempDir::new(&format!("threads-{threads}-{processes}"));
-    let path = tmp.0.join("threads.toml");
+    let tmp = temp_dir(&format!("threads-{threads}-{processes}"));
+    let path = tmp.path().join("threads.toml");
     std::fs::write(&path, text).expect("write scenario");
     let mut child = loadgen()
         .arg("--threads")
@@ -133,7 +133,7 @@ fn user_threads_per_generator(threads: u16, processes: u64) -> Vec<usize> {
         .arg("run")
         .arg(&path)
         .arg("--out")
-        .arg(tmp.0.join("out"))
+        .arg(tmp.path().join("out"))
         .arg("--quiet")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
