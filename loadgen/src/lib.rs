@@ -1,5 +1,5 @@
-//! loadgen: the Stampede load and chaos harness as a library; `main.rs` is a thin
-//! CLI over it. The folders follow the stages of a run:
+//! loadgen: the Stampede load and chaos harness. `cli` is the command line (the
+//! binary only calls it); the folders follow the stages of a run:
 //! `plan` (scenario, arrivals, journey, chaos rules, thresholds) -> `engine` (users,
 //! connections, recorders, snapshots merged into a timeline, shard processes) ->
 //! `observe` (the server's processes watched, chaos carried out, events logged) ->
@@ -8,13 +8,18 @@
 //! `loadgen run` against the server under test (`sut`); `outcome` names the result
 //! classes every stage counts in; `limits` measures and raises process limits.
 
-pub mod engine;
-pub mod limits;
-pub mod observe;
-pub mod outcome;
+//! Only what is used from outside is public: the command line, the plan (tests build
+//! it), the run folder's row types (the synthetic report example writes them) and the
+//! report renderer.
+
+pub mod cli;
+pub(crate) mod engine;
+pub(crate) mod limits;
+pub(crate) mod observe;
+pub(crate) mod outcome;
 pub mod plan;
 pub mod report;
-pub mod run;
+pub(crate) mod run;
 pub mod runfolder;
-pub mod sut;
-pub mod verdict;
+pub(crate) mod sut;
+pub(crate) mod verdict;

@@ -51,11 +51,6 @@ impl Class {
             _ => Class::Status4xx,
         }
     }
-
-    /// No HTTP answer arrived: the only attempts worth a retry.
-    pub fn no_response(self) -> bool {
-        matches!(self, Class::Refused | Class::Closed | Class::Timeout)
-    }
 }
 
 /// Integer counters for one step (or all steps) over some span of time.

@@ -53,11 +53,6 @@ impl Kind {
     pub fn parse(name: &str) -> Option<Kind> {
         ALL_KINDS.into_iter().find(|k| k.name() == name)
     }
-
-    /// Chaos actions the harness performed, as opposed to what it observed.
-    pub fn is_action(self) -> bool {
-        matches!(self, Kind::Deploy | Kind::Kill | Kind::Pause | Kind::Resume)
-    }
 }
 
 impl fmt::Display for Kind {

@@ -27,11 +27,6 @@ pub struct ProcStat {
 }
 
 impl ProcStat {
-    /// CPU time in seconds.
-    pub fn cpu_seconds(&self) -> f64 {
-        ticks_to_seconds(self.cpu_ticks)
-    }
-
     /// Resident memory in KiB.
     pub fn rss_kb(&self) -> u64 {
         self.rss_pages * page_size() / 1024

@@ -96,6 +96,7 @@ impl Watcher {
     }
 
     /// Workers alive at the last sample.
+    #[cfg(test)]
     pub fn live_workers(&self) -> u32 {
         self.shared.live.load(Ordering::Relaxed)
     }

@@ -10,11 +10,11 @@
 mod build;
 mod describe;
 
-pub mod arrivals;
-pub mod chaos;
-pub mod journey;
-pub mod scenario;
-pub mod threshold;
+pub(crate) mod arrivals;
+pub(crate) mod chaos;
+pub(crate) mod journey;
+pub(crate) mod scenario;
+pub(crate) mod threshold;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

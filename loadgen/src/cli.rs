@@ -1,0 +1,226 @@
+//! The `loadgen` command line: parses the arguments, builds the run plan at the edge,
+//! hands it to the stages, prints what came out and maps it to an exit code in one function,
+//! [`exit_code`]: 0 ok, 1 a threshold breached, 2 bad scenario or usage, 3 the harness
+//! failed, 130 interrupted after writing what was measured. The same failure gives the
+//! same code in every command.
+
+use crate::engine::shards::{self, ShardArgs};
+use crate::plan::scenario::ScenarioError;
+use crate::plan::{PlanOptions, RunPlan};
+use crate::report::{self, ReportError};
+use crate::run::{self, RunError, RunOptions, RunResult};
+use crate::runfolder;
+use crate::verdict::gate;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "loadgen",
+    version,
+    about = "Replays a scenario against a server and records honest latency and drop counts"
+)]
+struct Cli {
+    /// Runtime threads that run users in every loadgen process (default: one per CPU).
+    #[arg(long, global = true, env = "LOADGEN_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a scenario once per server mode and write the run folder.
+    Run {
+        scenario: PathBuf,
+        /// Run folder (default reports/<scenario>/<timestamp>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only these modes (repeatable), in the scenario's order otherwise.
+        #[arg(long = "mode")]
+        modes: Vec<String>,
+        /// No live progress line (CI logs).
+        #[arg(long)]
+        quiet: bool,
+        /// Allow a target that is not on loopback.
+        #[arg(long)]
+        allow_remote: bool,
+    },
+    /// Check a scenario, print its plan and exit (0 valid, 2 invalid).
+    Validate { scenario: PathBuf },
+    /// Re-render a run folder's charts and pages from its CSV files.
+    Report { run_dir: PathBuf },
+    /// Internal: run one shard of the users and stream snapshots on stdout.
+    #[command(hide = true)]
+    Shard(ShardArgs),
+}
+
+/// What a command came to.
+enum Outcome {
+    /// The command did its job and printed what it had to.
+    Done,
+    Ran(RunResult),
+    Failed(Failure),
+}
+
+/// A command that could not do its job.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("shard: {0}")]
+    Shard(String),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs the command line of this process.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let opts = PlanOptions {
+        threads: cli.threads.map(usize::from),
+        modes: Vec::new(),
+    };
+    // One control thread merges, draws progress and runs chaos; users run on the
+    // plan's own threads (`--threads`), each with a runtime of its own.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("loadgen-control")
+        .enable_all()
+        .build();
+    let outcome = match rt {
+        Ok(rt) => {
+            let outcome = rt.block_on(dispatch(cli.command, opts));
+            // A shard may still be blocked reading stdin; do not wait for it.
+            rt.shutdown_timeout(Duration::from_millis(200));
+            outcome
+        }
+        Err(e) => Outcome::Failed(Failure::Runtime(e)),
+    };
+    if let Outcome::Failed(f) = &outcome {
+        eprintln!("loadgen: {f}");
+    }
+    ExitCode::from(exit_code(&outcome))
+}
+
+/// The exit status of every command, decided here and nowhere else.
+fn exit_code(outcome: &Outcome) -> u8 {
+    match outcome {
+        Outcome::Done => 0,
+        Outcome::Ran(r) if r.interrupted => 130,
+        Outcome::Ran(r) if r.report_error.is_some() => 3,
+        Outcome::Ran(r) if r.aborted_by.is_some() || r.verdicts.iter().any(|v| !v.pass) => 1,
+        Outcome::Ran(_) => 0,
+        Outcome::Failed(f) => match f {
+            Failure::Scenario(_) => 2,
+            Failure::Run(RunError::Target(t)) if t.is_usage() => 2,
+            // A folder that is not a run folder is bad input; failing to draw or write
+            // what was read is the harness's own failure.
+            Failure::Report(
+                ReportError::Read { .. }
+                | ReportError::Csv { .. }
+                | ReportError::Hgrm { .. }
+                | ReportError::NoModes { .. },
+            ) => 2,
+            Failure::Run(_) | Failure::Report(_) | Failure::Shard(_) | Failure::Runtime(_) => 3,
+        },
+    }
+}
+
+async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
+    match cmd {
+        Cmd::Validate { scenario } => match RunPlan::load(&scenario, &opts) {
+            Ok(plan) => {
+                let _ = write!(std::io::stdout(), "{}", plan.describe());
+                Outcome::Done
+            }
+            Err(e) => Outcome::Failed(e.into()),
+        },
+        Cmd::Run {
+            scenario,
+            out,
+            modes,
+            quiet,
+            allow_remote,
+        } => {
+            opts.modes = modes;
+            let plan = match RunPlan::load(&scenario, &opts) {
+                Ok(plan) => plan,
+                Err(e) => return Outcome::Failed(e.into()),
+            };
+            let run = RunOptions {
+                plan,
+                out,
+                quiet,
+                allow_remote,
+            };
+            match run::run(run).await {
+                Ok(r) => {
+                    print_run(&r);
+                    Outcome::Ran(r)
+                }
+                Err(e) => Outcome::Failed(e.into()),
+            }
+        }
+        Cmd::Report { run_dir } => match report::render(&run_dir) {
+            Ok(rendered) => {
+                let mut out = std::io::stdout();
+                for chart in &rendered.charts {
+                    let _ = writeln!(out, "{}", chart.path.display());
+                }
+                let _ = writeln!(out, "{}", rendered.markdown.display());
+                let _ = writeln!(out, "{}", rendered.html.display());
+                Outcome::Done
+            }
+            Err(e) => Outcome::Failed(e.into()),
+        },
+        Cmd::Shard(args) => match shards::shard_main(args, &opts).await {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(Failure::Shard(e)),
+        },
+    }
+}
+
+/// The end of a run on the terminal: the summary, the verdicts, where the folder is and,
+/// on stderr, why the run did not pass. A closed stdout (piped into head) must not turn
+/// a finished run into a panic: the exit code still tells what happened.
+fn print_run(r: &RunResult) {
+    let mut out = std::io::stdout();
+    let _ = write!(out, "{}", runfolder::summary_table(&r.modes));
+    if !r.verdicts.is_empty() {
+        let _ = writeln!(out);
+        let _ = write!(out, "{}", gate::table(&r.verdicts));
+    }
+    let _ = writeln!(out, "run folder: {}", r.dir.display());
+    if let Some(threshold) = &r.aborted_by {
+        eprintln!("loadgen: stopped early: threshold `{threshold}` breached");
+    }
+    let failed: Vec<&str> = r
+        .verdicts
+        .iter()
+        .filter(|v| !v.pass)
+        .map(|v| v.threshold.as_str())
+        .collect();
+    if r.interrupted {
+        eprintln!("loadgen: interrupted; wrote what was measured");
+    } else if let Some(e) = &r.report_error {
+        eprintln!("loadgen: the report could not be rendered: {e}");
+    } else if !failed.is_empty() || r.aborted_by.is_some() {
+        eprintln!("loadgen: thresholds breached: {}", failed.join(", "));
+    } else {
+        let _ = writeln!(out, "report: {}", r.dir.join("index.html").display());
+    }
+}
