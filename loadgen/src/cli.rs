@@ -121,7 +121,7 @@ fn exit_code(outcome: &Outcome) -> u8 {
     match outcome {
         Outcome::Done => 0,
         Outcome::Ran(r) if r.interrupted => 130,
-        Outcome::Ran(r) if r.report_error.is_some() => 3,
+        Outcome::Ran(r) if r.report_error.is_some() || !r.harness_failures.is_empty() => 3,
         Outcome::Ran(r) if r.aborted_by.is_some() || r.verdicts.iter().any(|v| !v.pass) => 1,
         Outcome::Ran(_) => 0,
         Outcome::Failed(f) => match f {
@@ -214,8 +214,13 @@ fn print_run(r: &RunResult) {
         .filter(|v| !v.pass)
         .map(|v| v.threshold.as_str())
         .collect();
+    for failure in &r.harness_failures {
+        eprintln!("loadgen: {failure}");
+    }
     if r.interrupted {
         eprintln!("loadgen: interrupted; wrote what was measured");
+    } else if !r.harness_failures.is_empty() {
+        eprintln!("loadgen: the run did not do what the scenario asked; see events.csv");
     } else if let Some(e) = &r.report_error {
         eprintln!("loadgen: the report could not be rendered: {e}");
     } else if !failed.is_empty() || r.aborted_by.is_some() {

@@ -22,9 +22,13 @@ pub enum Kind {
     WorkerExited,
     ServerRestarted,
     Downtime,
+    /// A chaos action that could not be applied, with the reason.
+    ChaosSkipped,
+    /// The master (or single process) of a target loadgen did not start went away.
+    MasterExited,
 }
 
-const ALL_KINDS: [Kind; 8] = [
+const ALL_KINDS: [Kind; 10] = [
     Kind::Deploy,
     Kind::Kill,
     Kind::Pause,
@@ -33,6 +37,8 @@ const ALL_KINDS: [Kind; 8] = [
     Kind::WorkerExited,
     Kind::ServerRestarted,
     Kind::Downtime,
+    Kind::ChaosSkipped,
+    Kind::MasterExited,
 ];
 
 impl Kind {
@@ -46,6 +52,8 @@ impl Kind {
             Kind::WorkerExited => "worker-exited",
             Kind::ServerRestarted => "server-restarted",
             Kind::Downtime => "downtime",
+            Kind::ChaosSkipped => "chaos-skipped",
+            Kind::MasterExited => "master-exited",
         }
     }
 

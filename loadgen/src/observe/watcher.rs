@@ -56,6 +56,8 @@ struct State {
     per_second: Vec<u32>,
     /// CPU ticks the server had already used when watching began (its boot).
     baseline_ticks: u64,
+    /// The master's exit has been logged.
+    root_exited: bool,
 }
 
 impl Watcher {
@@ -156,6 +158,17 @@ fn sample(shared: &Shared, set: WorkerSet, events: &EventLog) {
         .collect();
 
     let mut state = lock(&shared.state);
+    // A master that goes away takes the target with it: say so once.
+    let root_gone = root_stat.as_ref().is_none_or(|s| s.state == 'Z');
+    if set == WorkerSet::Children && root_gone && !state.root_exited {
+        state.root_exited = true;
+        let detail = root_stat
+            .as_ref()
+            .and_then(|s| s.exit_status)
+            .map(procs::describe_wait_status)
+            .unwrap_or_else(|| "gone".to_string());
+        events.record(Kind::MasterExited, root, detail);
+    }
     let mut rss_kb = 0;
     if set == WorkerSet::Children {
         if let Some(root_stat) = &root_stat {

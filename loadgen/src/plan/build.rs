@@ -7,11 +7,12 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use super::arrivals::Profile;
-use super::chaos::rule_from;
+use super::chaos::{ChaosRule, When, rule_from};
 use super::journey::{Journey, safe_char};
 use super::scenario::{Arrival, Invariants, Load, Mode, Scenario, WorkerSetName};
 use super::threshold::Threshold;
@@ -62,11 +63,17 @@ pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result
     let load = load(&s.load, threads)?;
     let journey = Journey::compile(&s.journey)?;
     let mode_names: Vec<String> = modes.iter().map(|m| m.name.clone()).collect();
+    let length = load_length(&load, &journey);
     let chaos = s
         .chaos
         .iter()
         .enumerate()
-        .map(|(i, c)| rule_from(c, &mode_names).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m)))
+        .map(|(i, c)| {
+            let rule =
+                rule_from(c, &mode_names).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
+            within_load(&rule, length, &load).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
+            Ok(rule)
+        })
         .collect::<Result<Vec<_>, Problem>>()?;
     let steps = journey.step_names();
     let thresholds = s
@@ -142,7 +149,7 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
         }
         (Some(url), true) => Launch::External {
             url: url.clone(),
-            pidfile: m.pidfile.as_ref().map(PathBuf::from),
+            pidfile: m.pidfile.as_deref().map(expand_home),
         },
         (None, false) => Launch::Command {
             argv: m.command.clone(),
@@ -183,12 +190,25 @@ fn load(l: &Load, threads: Option<usize>) -> Result<LoadPlan, Problem> {
         return bad("load.max_duration", "must be above zero");
     }
     check_arrival(&l.arrival)?;
+    let schedule = Profile::from_scenario(&l.arrival).schedule(l.users);
+    let last_arrival = schedule.last().copied().unwrap_or_default();
+    if l.max_duration.0 < last_arrival {
+        return bad(
+            "load.max_duration",
+            format!(
+                "{:.1}s ends before the last user is due ({:.1}s): users due after it would never start; raise it above {:.0}s plus the journey's length",
+                l.max_duration.0.as_secs_f64(),
+                last_arrival.as_secs_f64(),
+                last_arrival.as_secs_f64().ceil(),
+            ),
+        );
+    }
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
     Ok(LoadPlan {
         users: l.users,
-        schedule: Profile::from_scenario(&l.arrival).schedule(l.users),
+        schedule,
         timeout: l.timeout.0,
         max_duration: l.max_duration.0,
         retry_count: l.retry.count,
@@ -253,4 +273,52 @@ fn check_arrival(a: &Arrival) -> Result<(), Problem> {
         );
     }
     Ok(())
+}
+
+/// How long the load is expected to last: the last arrival plus one journey walked with
+/// average think times (answers taken as instant), capped by `max_duration`. Chaos after
+/// it would hit a server nobody is measuring.
+pub(super) fn load_length(load: &LoadPlan, journey: &Journey) -> Duration {
+    let walk: Duration = journey
+        .steps
+        .iter()
+        .map(|st| (st.think.min + st.think.max) / 2 * st.repeat)
+        .sum();
+    (load.last_arrival() + walk).min(load.max_duration)
+}
+
+/// Refuses chaos timed after the load's expected end: a fixed time, or a count of
+/// random times whose window ends after it (some would be lost).
+fn within_load(rule: &ChaosRule, length: Duration, load: &LoadPlan) -> Result<(), Problem> {
+    let late = |key: &str, at: Duration| {
+        bad(
+            key,
+            format!(
+                "{:.1}s is after the load's expected end at {:.1}s (last arrival {:.1}s plus one journey with average think times, at most max_duration): nothing would measure it",
+                at.as_secs_f64(),
+                length.as_secs_f64(),
+                load.last_arrival().as_secs_f64(),
+            ),
+        )
+    };
+    match &rule.when {
+        When::At(times) => match times.iter().find(|t| **t > length) {
+            Some(t) => late("at", *t),
+            None => Ok(()),
+        },
+        // A rate's window may run past the end: its random times stop there, and
+        // `loadgen validate` shows the timetable that results.
+        When::Rate { from, .. } if *from >= length => late("from", *from),
+        When::Rate { .. } => Ok(()),
+        When::Count { until, .. } if *until > length => late("until", *until),
+        When::Count { .. } => Ok(()),
+    }
+}
+
+/// `~/x` is `$HOME/x`, as a shell would read it (PM2 keeps its pidfile under `~/.pm2`).
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
 }

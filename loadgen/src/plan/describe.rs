@@ -19,6 +19,13 @@ impl RunPlan {
             self.load.users,
             self.journey.steps.len(),
         );
+        let _ = writeln!(
+            out,
+            "  load: last arrival at {:.1}s, expected end {:.1}s, cut at {:.1}s (max_duration)",
+            self.load.last_arrival().as_secs_f64(),
+            self.load_length().as_secs_f64(),
+            self.load.max_duration.as_secs_f64(),
+        );
         for mode in &self.modes {
             let timetable = self.timetable(&mode.name);
             if timetable.is_empty() {

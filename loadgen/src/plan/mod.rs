@@ -174,6 +174,11 @@ impl RunPlan {
     /// The chaos timetable of `mode`: the same for every run of this plan, since
     /// random times come from its seed.
     pub fn timetable(&self, mode: &str) -> Vec<PlannedAction> {
-        chaos::plan(&self.chaos, self.seed, mode, self.load.max_duration)
+        chaos::plan(&self.chaos, self.seed, mode, self.load_length())
+    }
+
+    /// How long the load is expected to last (see `build::load_length`).
+    pub fn load_length(&self) -> Duration {
+        build::load_length(&self.load, &self.journey)
     }
 }

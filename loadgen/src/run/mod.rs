@@ -61,6 +61,9 @@ pub struct RunResult {
     pub aborted_by: Option<String>,
     /// Why the report pages could not be rendered (the CSV files are written).
     pub report_error: Option<ReportError>,
+    /// What the harness failed to do, so the run did not test what the scenario asked
+    /// (a chaos action that could not be applied): the run cannot pass.
+    pub harness_failures: Vec<String>,
 }
 
 /// How one mode ended, as the loop over modes needs to know.
@@ -68,6 +71,8 @@ struct ModeEnd {
     data: ModeData,
     aborted_by: Option<String>,
     interrupted: bool,
+    /// Chaos actions the scenario asked for that could not be applied.
+    chaos_unapplied: Vec<String>,
 }
 
 pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
@@ -97,6 +102,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
     let mut events = EventSink::default();
     let mut interrupted = false;
     let mut aborted_by = None;
+    let mut harness_failures = Vec::new();
     for mode in &plan.modes {
         let ended = with_server(&opts, mode, &dir, stop_rx.clone(), async |server| {
             mode::run_mode(&opts, mode, server, nonce, stop_rx.clone(), &mut events).await
@@ -114,6 +120,12 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
                 return Err(e);
             }
         };
+        harness_failures.extend(
+            ended
+                .chaos_unapplied
+                .into_iter()
+                .map(|what| format!("mode {}: chaos could not be applied: {what}", mode.name)),
+        );
         done.push(ended.data);
         write(&dir, &done, &events)?;
         aborted_by = ended.aborted_by;
@@ -141,6 +153,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
         verdicts,
         aborted_by,
         report_error,
+        harness_failures,
     })
 }
 

@@ -15,7 +15,7 @@ use super::{ModeEnd, RunError, RunOptions};
 use crate::engine::snapshot::Message;
 use crate::engine::timeline::ModeData;
 use crate::limits;
-use crate::observe::chaos::{ChaosRun, ServerControl};
+use crate::observe::chaos::{ChaosError, ChaosReport, ChaosRun, ServerControl};
 use crate::observe::events::{EventLog, EventSink};
 use crate::observe::watcher::Watcher;
 use crate::plan::ModePlan;
@@ -61,6 +61,7 @@ pub(super) async fn run_mode(
     let events = EventLog::new(t0.into_std(), &mode.name);
     let watcher = server
         .root_pid()
+        .ok()
         .map(|pid| Watcher::start(pid, server.worker_set(), events.clone(), WATCH_EVERY));
     let timetable = plan.timetable(&mode.name);
     let progress = Progress::new(
@@ -114,7 +115,7 @@ pub(super) async fn run_mode(
         data.set_live_workers(&watcher.live_per_second());
     }
     sink.extend(&events);
-    chaos_result.map_err(|source| RunError::Chaos {
+    let chaos_report = chaos_result.map_err(|source| RunError::Chaos {
         mode: mode.name.clone(),
         source,
     })?;
@@ -128,6 +129,7 @@ pub(super) async fn run_mode(
         data,
         aborted_by,
         interrupted,
+        chaos_unapplied: chaos_report.unapplied,
     })
 }
 
@@ -154,7 +156,7 @@ impl Load<'_> {
         &mut self,
         chaos: ChaosRun<'_>,
         server: &mut Server,
-    ) -> Result<(), crate::observe::chaos::ChaosError> {
+    ) -> Result<ChaosReport, ChaosError> {
         let (chaos_stop_tx, mut chaos_stop_rx) = watch::channel(false);
         let chaos_stop = async move {
             let _ = chaos_stop_rx.wait_for(|v| *v).await;

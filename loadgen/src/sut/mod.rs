@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::process::Child;
 use tokio::time::{Instant, sleep, timeout};
 
+mod pidfile;
 mod process;
 
 use process::{probe, spawn};
@@ -74,7 +75,10 @@ pub struct Server {
     /// `Host` header value.
     pub host: String,
     child: Option<Child>,
+    /// The started server's PID, `None` while the naive supervisor restarts it.
     pub pid: Option<u32>,
+    /// Where an external target's master PID is read from, before every use.
+    pidfile: Option<PathBuf>,
     /// The command as started, placeholders filled: a restart runs it again.
     argv: Vec<String>,
     workers: WorkerSet,
@@ -180,6 +184,7 @@ impl Server {
             addr,
             host: format!("{host}:{port}"),
             pid: child.id(),
+            pidfile: None,
             child: Some(child),
             argv,
             workers: mode.workers,
@@ -220,9 +225,6 @@ impl Server {
                 host,
             });
         }
-        let pid = pidfile
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|s| s.trim().parse().ok());
         Ok(Server {
             mode: mode.name.clone(),
             addr,
@@ -233,7 +235,8 @@ impl Server {
             // Nobody can restart a server the harness did not start.
             supervise: false,
             ready: None,
-            pid,
+            pid: None,
+            pidfile: pidfile.map(Path::to_path_buf),
             db_dir: None,
             log,
         })

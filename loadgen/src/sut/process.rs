@@ -60,8 +60,17 @@ pub(super) fn spawn(
 }
 
 impl ServerControl for Server {
-    fn root_pid(&self) -> Option<i32> {
-        self.pid.and_then(|p| i32::try_from(p).ok())
+    fn root_pid(&self) -> Result<i32, String> {
+        if let Some(path) = &self.pidfile {
+            return super::pidfile::resolve(path);
+        }
+        match (&self.child, self.pid.and_then(|p| i32::try_from(p).ok())) {
+            (_, Some(pid)) => Ok(pid),
+            (Some(_), None) => Err("the server is down (being restarted)".into()),
+            (None, None) => Err(
+                "an external target without a `pidfile`: chaos cannot find its processes".into(),
+            ),
+        }
     }
 
     fn worker_set(&self) -> WorkerSet {
@@ -98,9 +107,8 @@ impl ServerControl for Server {
             .clone()
             .unwrap_or_else(|| ("/".to_string(), Duration::from_secs(30)));
         self.wait_ready(&path, limit).await.map_err(failed)?;
-        self.root_pid().ok_or_else(|| ChaosError::Restart {
-            reason: "the restarted server exited at once".into(),
-        })
+        self.root_pid()
+            .map_err(|reason| ChaosError::Restart { reason })
     }
 }
 

@@ -22,9 +22,9 @@ use crate::plan::chaos::{ActionKind, PlannedAction};
 
 /// The server as chaos sees it.
 pub trait ServerControl: Send {
-    /// The process a deploy signal goes to (the master, or the single process); `None`
-    /// while it is not running.
-    fn root_pid(&self) -> Option<i32>;
+    /// The process a deploy signal goes to (the master, or the single process), or why
+    /// there is none to signal now (the server is down, its pidfile is stale).
+    fn root_pid(&self) -> Result<i32, String>;
 
     /// Whether the root's children serve (a master) or the root serves itself.
     fn worker_set(&self) -> WorkerSet;
@@ -55,19 +55,30 @@ pub struct ChaosRun<'a> {
 }
 
 enum Step {
-    Act(ActionKind),
+    Act(PlannedAction),
     Resume(i32),
+}
+
+/// What chaos could not do, as the run must report it.
+#[derive(Debug, Default)]
+pub struct ChaosReport {
+    /// Actions of non-optional rules that could not be applied, each with its time and
+    /// reason: the run did not test what the scenario asked for.
+    pub unapplied: Vec<String>,
 }
 
 impl ChaosRun<'_> {
     /// Runs the timetable until it is done or `stop` resolves, then resumes any process
-    /// it left paused. Errors only for what makes the run's numbers meaningless (the
-    /// harness cannot signal or restart the server); a missing victim is logged instead.
+    /// it left paused. An action that cannot be applied (no victim, no root to signal)
+    /// is logged as `chaos-skipped` with the reason, and reported unless its rule is
+    /// optional; actions still due when the load ends are logged the same way. Errors
+    /// only for what stops chaos altogether (the naive supervisor cannot restart the
+    /// server).
     pub async fn run<S: ServerControl>(
         &self,
         server: &mut S,
         stop: impl Future<Output = ()>,
-    ) -> Result<(), ChaosError> {
+    ) -> Result<ChaosReport, ChaosError> {
         let start = self.events.start();
         let mut rng = StdRng::seed_from_u64(self.seed ^ 0x00C4_A05C_4A05);
         // Keyed by (due time, sequence) so equal times keep their order.
@@ -75,69 +86,64 @@ impl ChaosRun<'_> {
             .timetable
             .iter()
             .enumerate()
-            .map(|(i, a)| ((a.at, i), Step::Act(a.kind)))
+            .map(|(i, a)| ((a.at, i), Step::Act(*a)))
             .collect();
         let mut seq = self.timetable.len();
         let mut paused: Vec<i32> = Vec::new();
+        let mut report = ChaosReport::default();
         tokio::pin!(stop);
 
         let result = loop {
-            let Some(((due, _), step)) = queue.pop_first() else {
+            let Some(((due, key), step)) = queue.pop_first() else {
                 break Ok(());
             };
             tokio::select! {
                 _ = tokio::time::sleep_until((start + due).into()) => {}
-                _ = &mut stop => break Ok(()),
+                _ = &mut stop => {
+                    queue.insert((due, key), step);
+                    break Ok(());
+                }
             }
-            let outcome = match step {
+            let action = match step {
                 Step::Resume(pid) => {
                     paused.retain(|p| *p != pid);
                     self.resume(pid);
+                    continue;
+                }
+                Step::Act(action) => action,
+            };
+            // The process the action goes to, then whether the signal reached it.
+            let target = match action.kind {
+                ActionKind::Deploy { .. } => server.root_pid(),
+                ActionKind::Kill { .. } | ActionKind::Pause { .. } => {
+                    self.pick_worker(server, &mut rng)
+                }
+            };
+            let sent = target.and_then(|pid| {
+                let (kind, signal, detail) = match action.kind {
+                    ActionKind::Deploy { signal } => (Kind::Deploy, signal, signal.to_string()),
+                    ActionKind::Kill { signal } => (Kind::Kill, signal, signal.to_string()),
+                    ActionKind::Pause { duration } => (
+                        Kind::Pause,
+                        Signal::SIGSTOP,
+                        format!("for {} ms", duration.as_millis()),
+                    ),
+                };
+                self.send(kind, pid, signal, &detail).map(|()| pid)
+            });
+            let outcome = match (sent, action.kind) {
+                (Err(reason), _) => {
+                    self.skipped(&action, &reason, &mut report);
                     Ok(())
                 }
-                Step::Act(ActionKind::Pause { duration }) => {
-                    if let Some(pid) = self.pick_worker(server, &mut rng) {
-                        if self.send(
-                            Kind::Pause,
-                            pid,
-                            Signal::SIGSTOP,
-                            &format!("for {} ms", duration.as_millis()),
-                        ) {
-                            paused.push(pid);
-                            seq += 1;
-                            queue.insert((start.elapsed() + duration, seq), Step::Resume(pid));
-                        }
-                    }
+                (Ok(pid), ActionKind::Pause { duration }) => {
+                    paused.push(pid);
+                    seq += 1;
+                    queue.insert((start.elapsed() + duration, seq), Step::Resume(pid));
                     Ok(())
                 }
-                Step::Act(ActionKind::Kill { signal }) => {
-                    match self.pick_worker(server, &mut rng) {
-                        Some(pid) => {
-                            let sent = self.send(Kind::Kill, pid, signal, signal.as_str());
-                            if sent && server.supervised() {
-                                self.supervise_restart(server).await
-                            } else {
-                                Ok(())
-                            }
-                        }
-                        None => Ok(()),
-                    }
-                }
-                Step::Act(ActionKind::Deploy { signal }) => match server.root_pid() {
-                    Some(pid) => {
-                        let sent = self.send(Kind::Deploy, pid, signal, signal.as_str());
-                        if sent && server.supervised() {
-                            self.supervise_restart(server).await
-                        } else {
-                            Ok(())
-                        }
-                    }
-                    None => {
-                        self.events
-                            .record(Kind::Deploy, 0, "skipped: the server is down");
-                        Ok(())
-                    }
-                },
+                (Ok(_), _) if server.supervised() => self.supervise_restart(server).await,
+                (Ok(_), _) => Ok(()),
             };
             if outcome.is_err() {
                 break outcome;
@@ -146,12 +152,41 @@ impl ChaosRun<'_> {
         for pid in paused {
             self.resume(pid);
         }
-        result
+        // What the load did not last long enough for: said, not counted against the
+        // server (`loadgen validate` refuses fixed times after the expected end).
+        for step in queue.into_values() {
+            if let Step::Act(action) = step {
+                self.events.record(
+                    Kind::ChaosSkipped,
+                    0,
+                    format!(
+                        "{} due at {:.2}s: not run, the load ended first",
+                        action.kind.name(),
+                        action.at.as_secs_f64()
+                    ),
+                );
+            }
+        }
+        result.map(|()| report)
     }
 
-    /// A random live worker (or the single process); logs and returns `None` when there
-    /// is none to hit. Workers are sorted by PID so a seed picks the same position.
-    fn pick_worker<S: ServerControl>(&self, server: &S, rng: &mut StdRng) -> Option<i32> {
+    /// Logs an action that could not be applied; reports it unless its rule is optional.
+    fn skipped(&self, action: &PlannedAction, reason: &str, report: &mut ChaosReport) {
+        let optional = if action.optional { " (optional)" } else { "" };
+        let detail = format!(
+            "{} due at {:.2}s{optional}: {reason}",
+            action.kind.name(),
+            action.at.as_secs_f64()
+        );
+        self.events.record(Kind::ChaosSkipped, 0, detail.clone());
+        if !action.optional {
+            report.unapplied.push(detail);
+        }
+    }
+
+    /// A random live worker (or the single process), or why there is none to hit.
+    /// Workers are sorted by PID so a seed picks the same position.
+    fn pick_worker<S: ServerControl>(&self, server: &S, rng: &mut StdRng) -> Result<i32, String> {
         let root = server.root_pid()?;
         let candidates: Vec<i32> = match server.worker_set() {
             WorkerSet::Itself => vec![root],
@@ -162,29 +197,23 @@ impl ChaosRun<'_> {
                 .collect(),
         };
         if candidates.is_empty() {
-            self.events.record(Kind::Kill, 0, "skipped: no live worker");
-            return None;
+            return Err(format!("no live worker under pid {root}"));
         }
-        Some(candidates[rng.random_range(0..candidates.len())])
+        Ok(candidates[rng.random_range(0..candidates.len())])
     }
 
-    /// Sends `signal` and logs the action; a process that vanished first is logged too.
-    fn send(&self, kind: Kind, pid: i32, signal: Signal, detail: &str) -> bool {
-        match signal::kill(Pid::from_raw(pid), signal) {
-            Ok(()) => {
-                self.events.record(kind, pid, detail);
-                true
-            }
-            Err(errno) => {
-                self.events
-                    .record(kind, pid, format!("{detail} failed: {errno}"));
-                false
-            }
-        }
+    /// Sends `signal` and logs the action, or says why it could not be sent.
+    fn send(&self, kind: Kind, pid: i32, signal: Signal, detail: &str) -> Result<(), String> {
+        signal::kill(Pid::from_raw(pid), signal)
+            .map(|()| self.events.record(kind, pid, detail))
+            .map_err(|errno| format!("{signal} to pid {pid} failed: {errno}"))
     }
 
     fn resume(&self, pid: i32) {
-        self.send(Kind::Resume, pid, Signal::SIGCONT, "SIGCONT");
+        if let Err(reason) = self.send(Kind::Resume, pid, Signal::SIGCONT, "SIGCONT") {
+            // Resuming a process that exited while paused is no failure of the run.
+            self.events.record(Kind::Resume, pid, reason);
+        }
     }
 
     /// The naive supervisor: wait for the process to die, wait the restart delay, start

@@ -126,6 +126,7 @@ pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, S
         kind,
         when,
         modes: spec.modes.clone(),
+        optional: spec.optional,
     })
 }
 

@@ -58,6 +58,8 @@ pub struct ChaosRule {
     pub when: When,
     /// The modes the rule applies to; empty means every mode.
     pub modes: Vec<String>,
+    /// When it cannot be applied, log it and go on instead of failing the run.
+    pub optional: bool,
 }
 
 /// One action of the timetable.
@@ -65,10 +67,12 @@ pub struct ChaosRule {
 pub struct PlannedAction {
     pub at: Duration,
     pub kind: ActionKind,
+    pub optional: bool,
 }
 
-/// Builds the timetable of `mode` for a load that lasts `length`. Actions due after the
-/// load ends are dropped: the harness would not be there to measure them.
+/// Builds the timetable of `mode` for a load that lasts `length`. A random time drawn
+/// after the load ends is not an action (the harness would not be there to measure
+/// it); a fixed time after it is refused when the plan is built.
 pub fn plan(rules: &[ChaosRule], seed: u64, mode: &str, length: Duration) -> Vec<PlannedAction> {
     let mut actions = Vec::new();
     for (index, rule) in rules.iter().enumerate() {
@@ -102,6 +106,7 @@ pub fn plan(rules: &[ChaosRule], seed: u64, mode: &str, length: Duration) -> Vec
                 .map(|at| PlannedAction {
                     at,
                     kind: rule.kind,
+                    optional: rule.optional,
                 }),
         );
     }
@@ -149,6 +154,7 @@ mod tests {
                 until: None,
             },
             modes: Vec::new(),
+            optional: false,
         }
     }
 
@@ -178,6 +184,7 @@ mod tests {
             },
             when: When::At(vec![Duration::from_secs(20), Duration::from_secs(99)]),
             modes: vec!["cluster".into()],
+            optional: false,
         };
         let pause = ChaosRule {
             kind: ActionKind::Pause {
@@ -185,6 +192,7 @@ mod tests {
             },
             when: When::At(vec![Duration::from_secs(10)]),
             modes: Vec::new(),
+            optional: false,
         };
         let rules = [deploy, pause];
         let cluster = plan(&rules, 1, "cluster", Duration::from_secs(60));
@@ -207,6 +215,7 @@ mod tests {
                 until: Duration::from_secs(20),
             },
             modes: Vec::new(),
+            optional: false,
         };
         let rules = [rule];
         let first = plan(&rules, 3, "cluster", Duration::from_secs(60));

@@ -53,6 +53,10 @@ pub struct Chaos {
     /// The modes it applies to; default every mode.
     #[serde(default)]
     pub modes: Vec<String>,
+    /// An action that cannot be applied (no victim, a stale pidfile) is logged and
+    /// fails the run, unless the rule is optional.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// `at = "20s"` or `at = ["10s", "30s"]`.
