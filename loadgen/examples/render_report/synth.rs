@@ -1,13 +1,17 @@
 //! A deterministic synthetic run in the file contract's layout (`reports/README.md`),
 //! written from the [`crate::model`] of a single process and a cluster under a
-//! midnight spike. The numbers are plausible, not measured: this exists to give the
-//! renderer fixtures of any size, never to stand in for a real run.
+//! midnight spike, through the library's own run-folder rows and `.hgrm` writer, so it
+//! is laid out exactly as a real run. The numbers are plausible, not measured: this
+//! exists to give the renderer fixtures of any size, never to stand in for a real run.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
-use hdrhistogram::Histogram;
+use loadgen::outcome::{Class, Counts};
+use loadgen::runfolder::{
+    EventKind, EventRow, InvariantRow, ModeRow, Ms, SecondRow, SummaryRow, ThresholdRow, WorkerRow,
+    table, write_hgrm, write_rows,
+};
 
 use crate::model::{REQUESTS_PER_USER, Second, Spec, simulate};
 
@@ -19,26 +23,26 @@ const STEPS: [(&str, f64, f64); 4] = [
     ("checkout", 0.16, 2.4),
 ];
 
+/// Requests by final class; the model answers nothing with a 4xx or another 5xx.
+fn counts(ok: u64, status_503: u64, refused: u64, closed: u64, timeout: u64) -> Counts {
+    let mut c = Counts::default();
+    for (class, n) in [
+        (Class::Ok, ok),
+        (Class::Status503, status_503),
+        (Class::Refused, refused),
+        (Class::Closed, closed),
+        (Class::Timeout, timeout),
+    ] {
+        c.classes[class as usize] = n;
+    }
+    c
+}
+
 pub fn write_run(dir: &Path, spec: &Spec) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     let modes = [simulate(spec, false), simulate(spec, true)];
-    let mut modes_csv = String::from(
-        "mode,started_at,duration_s,users_planned,users_started,users_completed,users_aborted,\
-         loadgen_processes,loadgen_cpu_s,loadgen_peak_rss_kb,start_lateness_p50_ms,\
-         start_lateness_p99_ms,start_lateness_max_ms,server_cpu_s,server_peak_rss_kb,deploy_strategy\n",
-    );
-    let mut summary = String::from(
-        "mode,step,requests,ok,status_4xx,status_503,status_5xx,refused,closed,timeout,dropped,\
-         failed,attempts,attempt_failures,retried,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,mean_ms,\
-         throughput_rps\n",
-    );
-    let mut series = String::from(
-        "mode,second,sent,completed,ok,status_4xx,status_503,status_5xx,refused,closed,timeout,\
-         dropped,attempt_failures,p50_ms,p99_ms,max_ms,active_users,open_connections,live_workers\n",
-    );
-    let mut workers = String::from("mode,second,worker_pid,version,responses\n");
-    let mut events = String::from("t_s,mode,kind,pid,detail\n");
-    let mut invariants = String::from("mode,check,expected,actual,holds\n");
+    let (mut mode_rows, mut summary, mut series) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut workers, mut events, mut invariants) = (Vec::new(), Vec::new(), Vec::new());
     let duration = f64::from(spec.seconds);
     for (i, m) in modes.iter().enumerate() {
         let total = |f: fn(&Second) -> u64| m.seconds.iter().map(f).sum::<u64>();
@@ -46,30 +50,33 @@ pub fn write_run(dir: &Path, spec: &Spec) -> std::io::Result<()> {
         let dropped = total(|s| s.refused + s.closed + s.timeout);
         let aborted = (dropped as f64 / REQUESTS_PER_USER * 0.8).round() as u64;
         let aborted = aborted.min(spec.users);
-        let server_cpu = if m.cluster { 1.62 } else { 0.97 } * duration;
-        let _ = writeln!(
-            modes_csv,
-            "{},2026-11-25T1{}:00:00Z,{duration:.1},{u},{u},{},{aborted},1,{:.1},{},{:.2},{:.2},{:.2},{server_cpu:.1},{},{}",
-            m.name,
-            i,
-            spec.users - aborted,
-            0.31 * duration,
-            60_000 + spec.users * 9,
-            0.08,
-            1.9 + i as f64,
-            7.5 + i as f64 * 3.0,
-            if m.cluster {
-                48_000 * (spec.workers as u64 + 1)
+        mode_rows.push(ModeRow {
+            mode: m.name.to_string(),
+            started_at: format!("2026-11-25T1{i}:00:00Z"),
+            duration_s: duration,
+            users_planned: spec.users,
+            users_started: spec.users,
+            users_completed: spec.users - aborted,
+            users_aborted: aborted,
+            loadgen_processes: 1,
+            loadgen_cpu_s: 0.31 * duration,
+            loadgen_peak_rss_kb: Some(60_000 + spec.users * 9),
+            start_lateness_p50_ms: Ms::from(0.08),
+            start_lateness_p99_ms: Ms::from(1.9 + i as f64),
+            start_lateness_max_ms: Ms::from(7.5 + i as f64 * 3.0),
+            server_cpu_s: Some(if m.cluster { 1.62 } else { 0.97 } * duration),
+            server_peak_rss_kb: Some(if m.cluster {
+                48_000 * (u64::from(spec.workers) + 1)
             } else {
                 52_000
-            },
-            if m.cluster {
+            }),
+            deploy_strategy: if m.cluster {
                 "rolling restart by the master"
             } else {
-                "\"stop, then start (naive supervisor)\""
-            },
-            u = spec.users,
-        );
+                "stop, then start (naive supervisor)"
+            }
+            .to_string(),
+        });
         let q = |p: f64| m.hist.value_at_quantile(p) as f64 / 1000.0;
         for (step, share, slowness) in STEPS
             .iter()
@@ -87,83 +94,105 @@ pub fn write_run(dir: &Path, spec: &Spec) -> std::io::Result<()> {
             let ok = ok.min(req - (refused + closed + timeout + s503).min(req));
             let req = ok + refused + closed + timeout + s503;
             let dropped = refused + closed + timeout;
-            let _ = writeln!(
-                summary,
-                "{},{step},{req},{ok},0,{s503},0,{refused},{closed},{timeout},{dropped},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.1}",
-                m.name,
-                dropped + s503,
-                req + dropped * 2,
-                dropped * 3,
-                dropped,
-                q(0.5) * slowness,
-                q(0.9) * slowness,
-                q(0.99) * slowness,
-                q(0.999) * slowness,
-                q(1.0) * slowness,
-                m.hist.mean() / 1000.0 * slowness,
-                req as f64 / duration,
-            );
+            summary.push(SummaryRow {
+                mode: m.name.to_string(),
+                step: step.to_string(),
+                counts: Counts {
+                    attempts: req + dropped * 2,
+                    attempt_failures: dropped * 3,
+                    retried: dropped,
+                    ..counts(ok, s503, refused, closed, timeout)
+                },
+                p50_ms: Ms::from(q(0.5) * slowness),
+                p90_ms: Ms::from(q(0.9) * slowness),
+                p99_ms: Ms::from(q(0.99) * slowness),
+                p999_ms: Ms::from(q(0.999) * slowness),
+                max_ms: Ms::from(q(1.0) * slowness),
+                mean_ms: Ms::from(m.hist.mean() / 1000.0 * slowness),
+                throughput_rps: req as f64 / duration,
+            });
         }
         for (t, s) in m.seconds.iter().enumerate() {
-            let completed = s.ok + s.refused + s.closed + s.timeout + s.status_503;
+            let dropped = s.refused + s.closed + s.timeout;
+            let completed = s.ok + dropped + s.status_503;
+            // Like some writers, leave the latency of a second without answers empty.
             let lat = |v: f64| {
                 if completed == 0 {
-                    String::new()
+                    Ms::EMPTY
                 } else {
-                    format!("{v:.3}")
+                    Ms::from(v)
                 }
             };
-            let _ = writeln!(
-                series,
-                "{},{t},{},{completed},{},0,{},0,{},{},{},{},{},{},{},{},{},{},{}",
-                m.name,
-                s.sent,
-                s.ok,
-                s.status_503,
-                s.refused,
-                s.closed,
-                s.timeout,
-                s.refused + s.closed + s.timeout,
-                (s.refused + s.closed + s.timeout) * 3 + s.status_503,
-                lat(s.p50),
-                lat(s.p99),
-                lat(s.max),
-                s.active,
-                s.active,
-                s.live,
-            );
-            for (pid, version, n) in &s.workers {
-                let _ = writeln!(workers, "{},{t},{pid},{version},{n}", m.name);
-            }
+            series.push(SecondRow {
+                mode: m.name.to_string(),
+                second: t as u32,
+                counts: Counts {
+                    sent: s.sent,
+                    attempt_failures: dropped * 3 + s.status_503,
+                    ..counts(s.ok, s.status_503, s.refused, s.closed, s.timeout)
+                },
+                p50_ms: lat(s.p50),
+                p99_ms: lat(s.p99),
+                max_ms: lat(s.max),
+                active_users: s.active,
+                open_connections: s.active,
+                live_workers: Some(s.live),
+            });
+            workers.extend(s.workers.iter().map(|(pid, version, n)| WorkerRow {
+                mode: m.name.to_string(),
+                second: t as u32,
+                worker_pid: *pid,
+                version: version.to_string(),
+                responses: *n,
+            }));
         }
-        for (t, kind, pid, detail) in &m.events {
-            let _ = writeln!(events, "{t:.3},{},{kind},{pid},{detail}", m.name);
-        }
-        for check in [
-            "lost_orders",
-            "duplicate_orders",
-            "oversold",
-            "vanished_carts",
-        ] {
-            let _ = writeln!(invariants, "{},{check},0,0,true", m.name);
-        }
-        let _ = writeln!(invariants, "{},stock_balance,100000,100000,true", m.name);
-        fs::write(dir.join(format!("latency-{}.hgrm", m.name)), hgrm(&m.hist))?;
+        events.extend(m.events.iter().map(|(t, kind, pid, detail)| EventRow {
+            t_s: *t,
+            mode: m.name.to_string(),
+            kind: EventKind::parse(kind),
+            pid: Some(*pid),
+            detail: detail.clone(),
+        }));
+        let checks = [
+            ("lost_orders", "0"),
+            ("duplicate_orders", "0"),
+            ("oversold", "0"),
+            ("vanished_carts", "0"),
+            ("stock_balance", "100000"),
+        ];
+        invariants.extend(checks.map(|(check, value)| InvariantRow {
+            mode: m.name.to_string(),
+            check: check.to_string(),
+            expected: value.to_string(),
+            actual: value.to_string(),
+            holds: true,
+        }));
+        write_hgrm(dir, m.name, &m.hist)?;
     }
     let cluster_p99 = modes[1].hist.value_at_quantile(0.99) as f64 / 1000.0;
-    let thresholds = format!(
-        "threshold,actual,verdict\ncluster.dropped == 0,0,pass\ncluster.p99 < 1s,{cluster_p99:.1} ms,{}\nlost_orders == 0,0,pass\n",
-        if cluster_p99 < 1000.0 { "pass" } else { "FAIL" }
-    );
-    fs::write(dir.join("modes.csv"), modes_csv)?;
-    fs::write(dir.join("summary.csv"), summary)?;
-    fs::write(dir.join("timeseries.csv"), series)?;
-    fs::write(dir.join("workers.csv"), workers)?;
-    fs::write(dir.join("events.csv"), events)?;
-    fs::write(dir.join("invariants.csv"), invariants)?;
-    fs::write(dir.join("thresholds.csv"), thresholds)?;
+    let threshold = |rule: &str, actual: String, pass: bool| ThresholdRow {
+        threshold: rule.to_string(),
+        actual,
+        pass,
+    };
+    let thresholds = [
+        threshold("cluster.dropped == 0", "0".into(), true),
+        threshold(
+            "cluster.p99 < 1s",
+            format!("{cluster_p99:.1} ms"),
+            cluster_p99 < 1000.0,
+        ),
+        threshold("lost_orders == 0", "0".into(), true),
+    ];
+    write_rows::<ModeRow>(dir, mode_rows)?;
+    write_rows::<SummaryRow>(dir, summary)?;
+    write_rows::<SecondRow>(dir, series)?;
+    write_rows::<WorkerRow>(dir, workers)?;
+    write_rows::<EventRow>(dir, events)?;
+    write_rows::<InvariantRow>(dir, invariants)?;
+    write_rows::<ThresholdRow>(dir, thresholds)?;
     fs::write(
-        dir.join("scenario.toml"),
+        dir.join(table::SCENARIO),
         format!(
             "# Synthetic run written by the render_report example, not by a real load run.\n\
              name = \"synthetic-spike\"\n\n[load]\nusers = {}\nduration_s = {}\n",
@@ -171,35 +200,4 @@ pub fn write_run(dir: &Path, spec: &Spec) -> std::io::Result<()> {
         ),
     )?;
     Ok(())
-}
-
-/// The HdrHistogram percentile-distribution layout, values in milliseconds.
-fn hgrm(h: &Histogram<u64>) -> String {
-    let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
-    let mut count = 0u64;
-    for v in h.iter_quantiles(5) {
-        count += v.count_since_last_iteration();
-        let p = v.quantile_iterated_to();
-        let value = v.value_iterated_to() as f64 / 1000.0;
-        if p < 1.0 {
-            let _ = writeln!(
-                out,
-                "{value:12.3} {p:14.12} {count:10} {:14.2}",
-                1.0 / (1.0 - p)
-            );
-        } else {
-            let _ = writeln!(out, "{value:12.3} {p:14.12} {count:10}");
-        }
-    }
-    let _ = writeln!(
-        out,
-        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]\n#[Buckets = {:12}, SubBuckets     = {:12}]",
-        h.mean() / 1000.0,
-        h.stdev() / 1000.0,
-        h.max() as f64 / 1000.0,
-        h.len(),
-        h.buckets(),
-        2048
-    );
-    out
 }

@@ -7,22 +7,10 @@
 use crate::engine::snapshot::{FinalSnapshot, Hist, Message, SecondSnapshot, WorkerCount};
 use crate::observe::watcher::ServerCost;
 use crate::outcome::Counts;
+use crate::runfolder::rows::SecondRow;
 use crate::verdict::invariants::InvariantReport;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
-
-/// One row of timeseries.csv (before the mode name is added).
-#[derive(Debug, Clone, Default)]
-pub struct Row {
-    pub second: u32,
-    pub counts: Counts,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-    pub active_users: u64,
-    pub open_connections: u64,
-    pub live_workers: Option<u32>,
-}
 
 pub struct ModeData {
     pub mode: String,
@@ -31,7 +19,7 @@ pub struct ModeData {
     pub steps: Vec<String>,
     sources: usize,
     pending: BTreeMap<u32, (SecondSnapshot, usize)>,
-    pub rows: Vec<Row>,
+    pub rows: Vec<SecondRow>,
     /// (second, answers from one worker and version).
     pub workers: Vec<(u32, WorkerCount)>,
     pub step_counts: Vec<Counts>,
@@ -140,12 +128,13 @@ impl ModeData {
         for w in snap.workers {
             self.workers.push((snap.second, w));
         }
-        self.rows.push(Row {
+        self.rows.push(SecondRow {
+            mode: self.mode.clone(),
             second: snap.second,
             counts,
-            p50_ms: snap.hist.ms_at(0.5),
-            p99_ms: snap.hist.ms_at(0.99),
-            max_ms: snap.hist.max_ms(),
+            p50_ms: snap.hist.ms_at(0.5).into(),
+            p99_ms: snap.hist.ms_at(0.99).into(),
+            max_ms: snap.hist.max_ms().into(),
             active_users: snap.active_users,
             open_connections: snap.open_connections,
             live_workers: None,

@@ -3,8 +3,10 @@
 //! is also printed on the report page (see [`DEFINITIONS`]), so the page and the code
 //! cannot drift apart silently: change both here.
 
-use super::data::{Event, EventKind, ModeRow, RunData, SecondRow};
+use super::data::RunData;
 use crate::observe::events::Kind;
+use crate::outcome::Class;
+use crate::runfolder::{EventKind, EventRow, ModeRow, SecondRow};
 
 /// Seconds after a deploy during which dropped requests count as "dropped on deploy".
 pub const DEPLOY_WINDOW_S: f64 = 10.0;
@@ -144,7 +146,7 @@ pub fn compute(run: &RunData) -> Vec<ModeFacts> {
 fn mode_facts(run: &RunData, row: &ModeRow) -> ModeFacts {
     let mode = row.mode.as_str();
     let seconds: Vec<&SecondRow> = run.seconds_of(mode).collect();
-    let events: Vec<&Event> = run.events_of(mode).collect();
+    let events: Vec<&EventRow> = run.events_of(mode).collect();
     let duration = row.duration_s.max(f64::MIN_POSITIVE);
     let all = run
         .summary
@@ -168,15 +170,15 @@ fn mode_facts(run: &RunData, row: &ModeRow) -> ModeFacts {
             .map(|server| row.loadgen_cpu_s + server)
             .filter(|total| *total > 0.0)
             .map(|total| row.loadgen_cpu_s / total),
-        requests: all.map_or(0, |a| a.requests),
-        dropped: all.map_or(0, |a| a.dropped),
-        failed: all.map_or(0, |a| a.failed),
-        p99_ms: all.and_then(|a| a.p99_ms),
+        requests: all.map_or(0, |a| a.counts.completed()),
+        dropped: all.map_or(0, |a| a.counts.dropped()),
+        failed: all.map_or(0, |a| a.counts.failed()),
+        p99_ms: all.and_then(|a| a.p99_ms.get()),
         row: row.clone(),
     }
 }
 
-fn deploy_impact(seconds: &[&SecondRow], events: &[&Event]) -> DeployImpact {
+fn deploy_impact(seconds: &[&SecondRow], events: &[&EventRow]) -> DeployImpact {
     let deploys: Vec<f64> = events
         .iter()
         .filter(|e| e.kind == EventKind::Known(Kind::Deploy))
@@ -195,9 +197,10 @@ fn deploy_impact(seconds: &[&SecondRow], events: &[&Event]) -> DeployImpact {
             .iter()
             .filter(|s| f64::from(s.second) >= first && f64::from(s.second) < end)
         {
-            impact.dropped += s.dropped;
-            impact.status_5xx += s.status_503 + s.status_5xx;
-            impact.completed += s.completed;
+            let c = &s.counts;
+            impact.dropped += c.dropped();
+            impact.status_5xx += c.class(Class::Status503) + c.class(Class::Status5xx);
+            impact.completed += c.completed();
         }
     }
     impact
@@ -205,7 +208,7 @@ fn deploy_impact(seconds: &[&SecondRow], events: &[&Event]) -> DeployImpact {
 
 /// Kills are matched in time order, each to one restart that no earlier kill claimed,
 /// so two kills close together are not both credited to the first replacement.
-fn recovery(events: &[&Event]) -> Recovery {
+fn recovery(events: &[&EventRow]) -> Recovery {
     let mut claimed = vec![false; events.len()];
     let mut times = Vec::new();
     let mut kills = 0;
@@ -215,16 +218,17 @@ fn recovery(events: &[&Event]) -> Recovery {
     {
         kills += 1;
         let horizon = kill.t_s + RECOVERY_HORIZON_S;
-        let unclaimed = |claimed: &[bool], want: &dyn Fn(&Event) -> bool| {
+        let unclaimed = |claimed: &[bool], want: &dyn Fn(&EventRow) -> bool| {
             events
                 .iter()
                 .enumerate()
                 .find(|(i, e)| !claimed[*i] && e.t_s <= horizon && want(e))
                 .map(|(i, _)| i)
         };
-        let is_downtime =
-            |e: &Event| e.kind == EventKind::Known(Kind::Downtime) && parse_ms(&e.detail).is_some();
-        let is_start = |e: &Event| {
+        let is_downtime = |e: &EventRow| {
+            e.kind == EventKind::Known(Kind::Downtime) && parse_ms(&e.detail).is_some()
+        };
+        let is_start = |e: &EventRow| {
             matches!(
                 e.kind,
                 EventKind::Known(Kind::WorkerStarted) | EventKind::Known(Kind::ServerRestarted)
@@ -290,7 +294,7 @@ fn spike(seconds: &[&SecondRow]) -> Option<Spike> {
     let last = seconds.iter().map(|s| s.second).max()? as usize;
     let mut ok = vec![0u64; last + 1];
     for s in seconds {
-        ok[s.second as usize] += s.ok;
+        ok[s.second as usize] += s.counts.class(Class::Ok);
     }
     let width = SPIKE_WINDOW_S.min(ok.len());
     let mut best: Option<(u64, usize)> = None;
@@ -310,33 +314,29 @@ fn spike(seconds: &[&SecondRow]) -> Option<Spike> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Counts;
 
     fn second(s: u32, ok: u64, dropped: u64) -> SecondRow {
+        let mut counts = Counts {
+            sent: ok + dropped,
+            ..Counts::default()
+        };
+        for _ in 0..ok {
+            counts.finish(Class::Ok, 1, 0);
+        }
+        for _ in 0..dropped {
+            counts.finish(Class::Refused, 1, 1);
+        }
         SecondRow {
             mode: "m".into(),
             second: s,
-            sent: ok + dropped,
-            completed: ok + dropped,
-            ok,
-            status_4xx: 0,
-            status_503: 0,
-            status_5xx: 0,
-            refused: dropped,
-            closed: 0,
-            timeout: 0,
-            dropped,
-            attempt_failures: dropped,
-            p50_ms: None,
-            p99_ms: None,
-            max_ms: None,
-            active_users: 0,
-            open_connections: 0,
-            live_workers: None,
+            counts,
+            ..SecondRow::default()
         }
     }
 
-    fn event(t_s: f64, kind: EventKind, detail: &str) -> Event {
-        Event {
+    fn event(t_s: f64, kind: EventKind, detail: &str) -> EventRow {
+        EventRow {
             t_s,
             mode: "m".into(),
             kind,
@@ -353,7 +353,7 @@ mod tests {
             event(5.4, EventKind::Known(Kind::Deploy), ""),
             event(9.0, EventKind::Known(Kind::Deploy), ""),
         ];
-        let events: Vec<&Event> = deploys.iter().collect();
+        let events: Vec<&EventRow> = deploys.iter().collect();
         let impact = deploy_impact(&rows, &events);
         // first window: seconds 5..=8 (cut by the deploy at 9.0); second: 9..=18.
         assert_eq!(impact.deploys, 2);
@@ -371,7 +371,7 @@ mod tests {
             event(21.5, EventKind::Known(Kind::ServerRestarted), ""),
             event(50.0, EventKind::Known(Kind::Kill), ""),
         ];
-        let events: Vec<&Event> = list.iter().collect();
+        let events: Vec<&EventRow> = list.iter().collect();
         let r = recovery(&events);
         assert_eq!(r.kills, 3);
         assert_eq!(r.unrecovered(), 1, "the last kill has no restart: {r:?}");
@@ -385,7 +385,7 @@ mod tests {
             event(10.0, EventKind::Known(Kind::Kill), ""),
             event(12.0, EventKind::Known(Kind::Kill), ""),
         ];
-        let events: Vec<&Event> = list.iter().collect();
+        let events: Vec<&EventRow> = list.iter().collect();
         let r = recovery(&events);
         assert_eq!(
             (r.kills, r.times_s.len(), r.observable),

@@ -2,21 +2,23 @@
 //! contract of `reports/README.md`) into four PNG charts, `report.md` and a
 //! self-contained `index.html`, all written into the same directory.
 //!
-//! It owns reading those files ([`data`], [`hgrm`]), the comparison-table numbers
+//! It owns loading those files into one [`RunData`] ([`data`], through the row types
+//! of [`crate::runfolder`], which also writes them), the comparison-table numbers
 //! ([`compare`]), the charts ([`chart`]) and the pages ([`page`]). It never runs load
-//! and never writes the CSV files: the engine does. Everything it needs is on disk,
-//! so a run directory copied to another machine renders the same.
+//! and never writes the CSV files. Everything it needs is on disk, so a run directory
+//! copied to another machine renders the same.
 
 mod chart;
 pub mod compare;
 pub mod data;
 mod fmt;
-mod hgrm;
 mod page;
 
 use std::path::{Path, PathBuf};
 
 pub use data::RunData;
+
+use crate::runfolder::ReadError;
 
 /// What went wrong while rendering; every variant names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,32 @@ pub enum ReportError {
         file: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl From<ReadError> for ReportError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io { file, source } => Self::Read { file, source },
+            ReadError::Csv {
+                file,
+                line,
+                message,
+            } => Self::Csv {
+                file,
+                line,
+                message,
+            },
+            ReadError::Hgrm {
+                file,
+                line,
+                message,
+            } => Self::Hgrm {
+                file,
+                line,
+                message,
+            },
+        }
+    }
 }
 
 /// A chart written by [`render`], with its pixel size.

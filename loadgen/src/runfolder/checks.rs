@@ -6,58 +6,47 @@
 use std::io;
 use std::path::Path;
 
-use super::csv_err;
+use super::rows::{InvariantRow, ThresholdRow};
+use super::table::write_rows;
 use crate::engine::timeline::ModeData;
 use crate::plan::threshold::Verdict;
 
 /// Writes invariants.csv for every mode that ran its checks.
 pub fn write_invariants(dir: &Path, modes: &[ModeData]) -> io::Result<()> {
-    let mut w = csv::Writer::from_path(dir.join("invariants.csv")).map_err(csv_err)?;
-    w.write_record(["mode", "check", "expected", "actual", "holds"])
-        .map_err(csv_err)?;
-    for m in modes {
+    let rows = modes.iter().flat_map(|m| {
+        let row = |check: &str, expected: &str, actual: String, holds| InvariantRow {
+            mode: m.mode.clone(),
+            check: check.to_string(),
+            expected: expected.to_string(),
+            actual,
+            holds,
+        };
         match &m.invariants {
-            None => {}
-            Some(Ok(report)) => {
-                for c in &report.checks {
-                    w.write_record([
-                        m.mode.as_str(),
-                        c.check,
-                        c.expected.as_str(),
-                        c.actual.as_str(),
-                        if c.holds { "true" } else { "false" },
-                    ])
-                    .map_err(csv_err)?;
-                }
-            }
-            Some(Err(why)) => {
-                let actual = format!("checks could not run: {why}");
-                w.write_record([
-                    m.mode.as_str(),
-                    "audit",
-                    "readable",
-                    actual.as_str(),
-                    "false",
-                ])
-                .map_err(csv_err)?;
-            }
+            None => Vec::new(),
+            Some(Ok(report)) => report
+                .checks
+                .iter()
+                .map(|c| row(c.check, &c.expected, c.actual.clone(), c.holds))
+                .collect(),
+            Some(Err(why)) => vec![row(
+                "audit",
+                "readable",
+                format!("checks could not run: {why}"),
+                false,
+            )],
         }
-    }
-    w.flush()
+    });
+    write_rows::<InvariantRow>(dir, rows)
 }
 
 /// Writes thresholds.csv: the rule, the measured value, `pass` or `FAIL`.
 pub fn write_thresholds(dir: &Path, verdicts: &[Verdict]) -> io::Result<()> {
-    let mut w = csv::Writer::from_path(dir.join("thresholds.csv")).map_err(csv_err)?;
-    w.write_record(["threshold", "actual", "verdict"])
-        .map_err(csv_err)?;
-    for v in verdicts {
-        w.write_record([
-            v.threshold.as_str(),
-            v.actual_text().as_str(),
-            if v.pass { "pass" } else { "FAIL" },
-        ])
-        .map_err(csv_err)?;
-    }
-    w.flush()
+    write_rows::<ThresholdRow>(
+        dir,
+        verdicts.iter().map(|v| ThresholdRow {
+            threshold: v.threshold.clone(),
+            actual: v.actual_text(),
+            pass: v.pass,
+        }),
+    )
 }

@@ -7,8 +7,9 @@ use plotters::prelude::*;
 use super::{
     DrawResult, bold, draw_markers, font, header, legend, markers, mode_panels, segments, time_mesh,
 };
-use crate::report::data::{RunData, SecondRow};
+use crate::report::data::RunData;
 use crate::report::fmt;
+use crate::runfolder::SecondRow;
 
 const SERIES: [(&str, RGBColor, u32); 3] = [
     ("max", RGBColor(120, 120, 120), 1),
@@ -22,6 +23,7 @@ fn value(row: &SecondRow, series: &str) -> Option<f64> {
         "p99" => row.p99_ms,
         _ => row.max_ms,
     }
+    .get()
 }
 
 pub fn draw(
@@ -71,7 +73,7 @@ pub fn draw(
                 }
             }
         }
-        if rows.iter().all(|r| r.max_ms.is_none()) {
+        if rows.iter().all(|r| r.max_ms.get().is_none()) {
             panel.draw(&Text::new(
                 "no request completed",
                 (140, 60),
@@ -90,7 +92,7 @@ fn y_range(run: &RunData) -> std::ops::Range<f64> {
         .seconds
         .iter()
         .flat_map(|r| [r.p50_ms, r.p99_ms, r.max_ms])
-        .flatten()
+        .filter_map(|ms| ms.get())
         .filter(|v| v.is_finite() && *v > 0.0);
     let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
         (lo.min(v), hi.max(v))

@@ -9,7 +9,8 @@ use plotters::prelude::*;
 
 use super::{DrawResult, MUTED, WIDTH, bold, font};
 use crate::observe::events::Kind;
-use crate::report::data::{EventKind, RunData};
+use crate::report::data::RunData;
+use crate::runfolder::EventKind;
 
 /// A chaos event as drawn over a time chart.
 #[derive(Debug, Clone, Copy, PartialEq)]

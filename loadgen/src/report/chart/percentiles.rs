@@ -116,7 +116,7 @@ pub fn draw(
             .summary
             .iter()
             .find(|s| s.mode == *mode && s.step == "all")
-            .and_then(|s| s.p99_ms);
+            .and_then(|s| s.p99_ms.get());
         let label = match p99 {
             Some(p99) => format!("{mode}: p99 {}, max {}", fmt::ms(p99), fmt::ms(max)),
             None => format!("{mode}: max {}", fmt::ms(max)),

@@ -9,8 +9,10 @@ use plotters::prelude::*;
 use super::{
     DrawResult, MUTED, bold, draw_markers, font, header, legend, markers, mode_panels, time_mesh,
 };
-use crate::report::data::{RunData, SecondRow};
+use crate::outcome::Class;
+use crate::report::data::RunData;
 use crate::report::fmt;
+use crate::runfolder::SecondRow;
 
 const SENT: RGBColor = RGBColor(150, 150, 150);
 const COMPLETED: RGBColor = RGBColor(31, 119, 180);
@@ -27,13 +29,14 @@ const CLASSES: [(&str, RGBColor); 6] = [
 
 fn class_counts(r: &SecondRow) -> [u64; 6] {
     [
-        r.refused,
-        r.closed,
-        r.timeout,
-        r.status_503,
-        r.status_5xx,
-        r.status_4xx,
+        Class::Refused,
+        Class::Closed,
+        Class::Timeout,
+        Class::Status503,
+        Class::Status5xx,
+        Class::Status4xx,
     ]
+    .map(|c| r.counts.class(c))
 }
 
 pub fn draw(
@@ -52,7 +55,7 @@ pub fn draw(
     let rate_max = run
         .seconds
         .iter()
-        .map(|r| r.sent.max(r.completed))
+        .map(|r| r.counts.sent.max(r.counts.completed()))
         .max()
         .unwrap_or(0)
         .max(1) as f64
@@ -120,14 +123,17 @@ pub fn draw(
                 .collect::<Vec<_>>()
         };
         chart
-            .draw_series(LineSeries::new(line(|r| r.sent), SENT.stroke_width(1)))?
+            .draw_series(LineSeries::new(
+                line(|r| r.counts.sent),
+                SENT.stroke_width(1),
+            ))?
             .label("sent (due)")
             .legend(|(lx, ly)| {
                 PathElement::new(vec![(lx, ly), (lx + 22, ly)], SENT.stroke_width(2))
             });
         chart
             .draw_series(LineSeries::new(
-                line(|r| r.completed),
+                line(|r| r.counts.completed()),
                 COMPLETED.stroke_width(2),
             ))?
             .label("completed")

@@ -11,8 +11,9 @@ use plotters::prelude::*;
 use super::{
     DrawResult, bold, draw_markers, font, header, legend, markers, mode_panels, time_mesh,
 };
-use crate::report::data::{RunData, WorkerRow};
+use crate::report::data::RunData;
 use crate::report::fmt;
+use crate::runfolder::WorkerRow;
 
 const LIVE: RGBColor = RGBColor(20, 20, 20);
 

@@ -2,10 +2,10 @@
 //! (one column per mode, numbers from [`compare`]) and the generator's health (its
 //! CPU, its lateness against the schedule, every planned user accounted for).
 
-use super::content::text;
-use super::{Block, Cell, Span, Table, Tone};
+use super::{Block, Cell, Span, Table, Tone, text};
 use crate::report::compare::{self, ModeFacts};
 use crate::report::fmt;
+use crate::runfolder::Ms;
 
 pub fn count_tone(n: u64) -> Tone {
     if n == 0 { Tone::Good } else { Tone::Bad }
@@ -127,12 +127,12 @@ pub fn generator(facts: &[ModeFacts]) -> Vec<Block> {
     .into_iter()
     .map(Cell::text)
     .collect();
-    let opt_ms = |v: Option<f64>| v.map_or("-".to_string(), fmt::ms);
+    let opt_ms = |v: Ms| v.get().map_or("-".to_string(), fmt::ms);
     let rows = facts
         .iter()
         .map(|f| {
             let late = f.row.start_lateness_p99_ms;
-            let verdict = match late {
+            let verdict = match late.get() {
                 Some(p99) if p99 > compare::LATENESS_P99_LIMIT_MS => {
                     Cell::text("LATE: the generator may have set the pace").tone(Tone::Bad)
                 }

@@ -4,12 +4,14 @@
 //! rendered by both pages.
 
 use super::comparison::{comparison, count_tone, generator};
-use super::{Block, Cell, Span, Table, Tone, rich};
+use super::{Block, Cell, Span, Table, Tone, rich, text};
 use crate::observe::events::Kind;
+use crate::outcome::Class;
 use crate::report::ChartFile;
 use crate::report::compare::{self, ModeFacts};
-use crate::report::data::{EventKind, RunData};
+use crate::report::data::RunData;
 use crate::report::fmt;
+use crate::runfolder::{EventKind, Ms};
 
 /// Chaos rows listed on the page; the rest stay in events.csv.
 const MAX_EVENT_ROWS: usize = 60;
@@ -87,10 +89,6 @@ fn capitalised(s: &str) -> String {
         .unwrap_or_default()
 }
 
-pub(super) fn text(s: impl Into<String>) -> Span {
-    Span::Text(s.into())
-}
-
 fn intro(run: &RunData) -> Block {
     let mut spans = vec![text("Modes, in the order they ran: ")];
     for (i, m) in run.modes.iter().enumerate() {
@@ -111,7 +109,7 @@ fn intro(run: &RunData) -> Block {
 
 fn gate_verdict(run: &RunData) -> Option<Block> {
     let rows = run.thresholds.as_ref()?;
-    let failed = rows.iter().filter(|r| !r.passed()).count();
+    let failed = rows.iter().filter(|r| !r.pass).count();
     let span = if failed == 0 {
         Span::Toned(
             Tone::Good,
@@ -146,7 +144,7 @@ fn steps(run: &RunData) -> Table {
     .enumerate()
     .map(|(i, h)| if i < 2 { Cell::text(*h) } else { Cell::num(*h) })
     .collect();
-    let ms = |v: Option<f64>| Cell::num(v.map_or("-".into(), fmt::ms));
+    let ms = |v: Ms| Cell::num(v.get().map_or("-".into(), fmt::ms));
     let rows = run
         .summary
         .iter()
@@ -156,14 +154,15 @@ fn steps(run: &RunData) -> Table {
             } else {
                 Cell::text(s.step.clone())
             };
+            let c = &s.counts;
             vec![
                 Cell::text(s.mode.clone()),
                 step,
-                Cell::num(fmt::count(s.requests)),
-                Cell::num(fmt::count(s.ok)),
-                Cell::num(fmt::count(s.dropped)).tone(count_tone(s.dropped)),
-                Cell::num(fmt::count(s.failed)).tone(count_tone(s.failed)),
-                Cell::num(fmt::count(s.retried)),
+                Cell::num(fmt::count(c.completed())),
+                Cell::num(fmt::count(c.class(Class::Ok))),
+                Cell::num(fmt::count(c.dropped())).tone(count_tone(c.dropped())),
+                Cell::num(fmt::count(c.failed())).tone(count_tone(c.failed())),
+                Cell::num(fmt::count(c.retried)),
                 ms(s.p50_ms),
                 ms(s.p90_ms),
                 ms(s.p99_ms),
@@ -198,7 +197,7 @@ fn invariants(run: &RunData) -> Vec<Block> {
                         Cell::text(r.check.clone()),
                         Cell::num(r.expected.clone()),
                         Cell::num(r.actual.clone()),
-                        if r.holds() {
+                        if r.holds {
                             Cell::text("holds").tone(Tone::Good)
                         } else {
                             Cell::text("BROKEN").tone(Tone::Bad)
@@ -226,11 +225,15 @@ fn thresholds(run: &RunData) -> Vec<Block> {
             rows: rows
                 .iter()
                 .map(|r| {
-                    let tone = if r.passed() { Tone::Good } else { Tone::Bad };
+                    let (verdict, tone) = if r.pass {
+                        ("pass", Tone::Good)
+                    } else {
+                        ("FAIL", Tone::Bad)
+                    };
                     vec![
                         Cell::text(r.threshold.clone()),
                         Cell::num(r.actual.clone()),
-                        Cell::text(r.verdict.clone()).tone(tone),
+                        Cell::text(verdict).tone(tone),
                     ]
                 })
                 .collect(),

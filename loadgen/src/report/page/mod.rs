@@ -33,6 +33,11 @@ pub enum Span {
     Toned(Tone, String),
 }
 
+/// Plain text.
+pub fn text(s: impl Into<String>) -> Span {
+    Span::Text(s.into())
+}
+
 /// Text in which `backticked` words are code, as in the definitions of
 /// [`crate::report::compare::DEFINITIONS`].
 pub fn rich(text: &str) -> Vec<Span> {
