@@ -10,13 +10,13 @@
 
 //! Only what is used from outside is public: the command line, the plan (tests build
 //! it), the run folder's row types (the synthetic report example writes them) and the
-//! report renderer.
+//! report renderer, with the outcome classes and counters those rows carry.
 
 pub mod cli;
 pub(crate) mod engine;
 pub(crate) mod limits;
 pub(crate) mod observe;
-pub(crate) mod outcome;
+pub mod outcome;
 pub mod plan;
 pub mod report;
 pub(crate) mod run;

@@ -121,7 +121,7 @@ fn a_remote_target_is_refused_without_allow_remote() {
 #[test]
 fn ctrl_c_writes_what_was_measured_and_exits_130() {
     let server = TestServer::start(Arc::new(|_s: &Seen| Action::Answer(200)));
-    let load = "users = 100000\ntimeout = \"2s\"\n[load.arrival]\npeak_rate = 50\n";
+    let load = "users = 2000\ntimeout = \"2s\"\n[load.arrival]\npeak_rate = 50\n";
     let text = scenario(
         &server.url(),
         load,

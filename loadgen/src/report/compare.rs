@@ -131,10 +131,9 @@ pub struct ModeFacts {
     pub loadgen_cores: f64,
     /// The generator's part of the CPU time it and the server used together.
     pub loadgen_share: Option<f64>,
-    /// Total requests, dropped and failed, and p99 from summary.csv's `all` row.
+    /// Total requests, dropped, and p99 from summary.csv's `all` row.
     pub requests: u64,
     pub dropped: u64,
-    pub failed: u64,
     pub p99_ms: Option<f64>,
 }
 
@@ -172,7 +171,6 @@ fn mode_facts(run: &RunData, row: &ModeRow) -> ModeFacts {
             .map(|total| row.loadgen_cpu_s / total),
         requests: all.map_or(0, |a| a.counts.completed()),
         dropped: all.map_or(0, |a| a.counts.dropped()),
-        failed: all.map_or(0, |a| a.counts.failed()),
         p99_ms: all.and_then(|a| a.p99_ms.get()),
         row: row.clone(),
     }

@@ -9,8 +9,8 @@
 //! copied to another machine renders the same.
 
 mod chart;
-pub mod compare;
-pub mod data;
+pub(crate) mod compare;
+pub(crate) mod data;
 mod fmt;
 mod page;
 

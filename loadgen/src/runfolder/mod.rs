@@ -13,6 +13,9 @@ pub mod table;
 mod time;
 mod write;
 
+#[cfg(test)]
+mod bytes_tests;
+
 pub use checks::write_thresholds;
 pub use hgrm::{HgrmPoint, hgrm_file, hgrm_text, read_hgrm, write_hgrm};
 pub use rows::{

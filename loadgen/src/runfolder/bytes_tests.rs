@@ -7,17 +7,17 @@
 //! test holds the format (headers, column order, number formatting, empty cells) still.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use loadgen::engine::snapshot::{FinalSnapshot, Hist, Message, SecondSnapshot, WorkerCount};
-use loadgen::engine::timeline::ModeData;
-use loadgen::observe::events::{EventSink, Kind};
-use loadgen::observe::watcher::ServerCost;
-use loadgen::outcome::{CLASSES, Counts};
-use loadgen::plan::threshold::Verdict;
-use loadgen::runfolder;
-use loadgen::verdict::invariants::{Check, InvariantReport};
+use crate::engine::snapshot::{FinalSnapshot, Hist, Message, SecondSnapshot, WorkerCount};
+use crate::engine::timeline::ModeData;
+use crate::observe::events::{EventSink, Kind};
+use crate::observe::watcher::ServerCost;
+use crate::outcome::{CLASSES, Counts};
+use crate::plan::threshold::Verdict;
+use crate::runfolder;
+use crate::verdict::invariants::{Check, InvariantReport};
 
 const FILES: [&str; 10] = [
     "modes.csv",
@@ -31,25 +31,6 @@ const FILES: [&str; 10] = [
     "latency-cluster.hgrm",
     "latency-idle.hgrm",
 ];
-
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("stampede-runfolder-{}-{test}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Counts in which class `k` (by index) finished `n * (k + 1)` requests.
 fn counts(n: u64, sent: u64) -> Counts {
@@ -226,10 +207,13 @@ fn write_sample(dir: &Path) {
 
 #[test]
 fn written_files_match_the_format_byte_for_byte() {
-    let dir = TempDir::new("bytes");
-    write_sample(&dir.0);
+    let dir = tempfile::Builder::new()
+        .prefix("stampede-runfolder-bytes-")
+        .tempdir()
+        .expect("temp dir");
+    write_sample(dir.path());
     let expected = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run-written");
-    let mut written: Vec<String> = fs::read_dir(&dir.0)
+    let mut written: Vec<String> = fs::read_dir(dir.path())
         .expect("list written files")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
@@ -238,7 +222,7 @@ fn written_files_match_the_format_byte_for_byte() {
     want.sort();
     assert_eq!(written, want, "the run folder holds exactly these files");
     for name in FILES {
-        let got = fs::read_to_string(dir.0.join(name)).expect("read written file");
+        let got = fs::read_to_string(dir.path().join(name)).expect("read written file");
         let want = fs::read_to_string(expected.join(name))
             .unwrap_or_else(|e| panic!("read expected {name}: {e}"));
         assert!(
@@ -250,9 +234,12 @@ fn written_files_match_the_format_byte_for_byte() {
 
 #[test]
 fn the_written_folder_reads_back_and_renders() {
-    let dir = TempDir::new("render");
-    write_sample(&dir.0);
-    let rendered = loadgen::report::render(&dir.0).expect("the written folder renders");
+    let dir = tempfile::Builder::new()
+        .prefix("stampede-runfolder-render-")
+        .tempdir()
+        .expect("temp dir");
+    write_sample(dir.path());
+    let rendered = crate::report::render(dir.path()).expect("the written folder renders");
     let md = fs::read_to_string(&rendered.markdown).expect("report.md");
     let broken = md
         .lines()
