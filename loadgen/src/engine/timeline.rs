@@ -1,8 +1,11 @@
-//! One mode's merged measurements: per-second rows, per-step totals, answers per
-//! worker, and the final data of every engine (in-process or `loadgen shard`
-//! shards). Owns merging: a second is closed once every source has reported it,
-//! then its histogram is reduced to p50/p99/max and dropped, so memory stays flat
-//! however long the run. Writers and the progress line read this; they never merge.
+//! One mode's measurements: the [`Timeline`] merges, while the load runs, the
+//! per-second rows, per-step totals, answers per worker and the final data of every
+//! engine (in-process or `loadgen shard` processes); a second is closed once every
+//! source has reported it, then its histogram is reduced to p50/p99/max and dropped,
+//! so memory stays flat however long the run. When the mode is over, one
+//! [`ModeOutcome`] is built from the timeline and what was learnt around it (the
+//! server's cost, the invariant checks). Writers, the gate and the progress line read
+//! these; they never merge.
 
 use crate::engine::snapshot::{FinalSnapshot, Hist, Message, SecondSnapshot, WorkerCount};
 use crate::observe::watcher::ServerCost;
@@ -12,10 +15,30 @@ use crate::verdict::invariants::InvariantReport;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-pub struct ModeData {
-    pub mode: String,
+/// What one mode measured, built once when the mode is over.
+pub struct ModeOutcome {
+    pub measured: Timeline,
     pub deploy_strategy: String,
+    /// Wall-clock second 0 of the mode.
     pub started_at: SystemTime,
+    /// Generator processes whose data was merged.
+    pub processes: u32,
+    /// What the server processes cost during the load, when a watcher ran.
+    pub server_cost: Option<ServerCost>,
+    /// The invariant checks after the load: `None` when the scenario has none or
+    /// they were not run, `Err` when they could not run.
+    pub invariants: Option<Result<InvariantReport, String>>,
+}
+
+impl ModeOutcome {
+    pub fn mode(&self) -> &str {
+        &self.measured.mode
+    }
+}
+
+/// One mode's measurements as they are merged.
+pub struct Timeline {
+    pub mode: String,
     pub steps: Vec<String>,
     sources: usize,
     pending: BTreeMap<u32, (SecondSnapshot, usize)>,
@@ -25,22 +48,14 @@ pub struct ModeData {
     pub step_counts: Vec<Counts>,
     pub fin: FinalSnapshot,
     pub finals_received: usize,
-    /// Generator processes whose data was merged.
-    pub processes: u32,
-    /// What the server processes cost during the load, when a watcher ran.
-    pub server_cost: Option<ServerCost>,
-    /// The invariant checks after the load: `None` when the scenario has none,
-    /// `Err` when they could not run.
-    pub invariants: Option<Result<InvariantReport, String>>,
 }
 
-impl ModeData {
-    pub fn new(mode: &str, deploy_strategy: &str, steps: Vec<String>, sources: usize) -> ModeData {
+impl Timeline {
+    /// An empty timeline of `mode` that `sources` engines report into.
+    pub fn new(mode: &str, steps: Vec<String>, sources: usize) -> Timeline {
         let n = steps.len();
-        ModeData {
+        Timeline {
             mode: mode.to_string(),
-            deploy_strategy: deploy_strategy.to_string(),
-            started_at: SystemTime::now(),
             sources: sources.max(1),
             pending: BTreeMap::new(),
             rows: Vec::new(),
@@ -51,9 +66,6 @@ impl ModeData {
                 ..FinalSnapshot::default()
             },
             finals_received: 0,
-            processes: sources.max(1) as u32,
-            server_cost: None,
-            invariants: None,
             steps,
         }
     }
@@ -209,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_second_closes_when_every_source_reported_it() {
-        let mut m = ModeData::new("single", "", vec!["a".into()], 2);
+        let mut m = Timeline::new("single", vec!["a".into()], 2);
         m.push(snap(0, 1));
         m.push(snap(1, 1));
         assert!(m.rows.is_empty());

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 
 use crate::engine::shards;
-use crate::engine::timeline::ModeData;
+use crate::engine::timeline::ModeOutcome;
 use crate::observe::chaos::ChaosError;
 use crate::observe::events::EventSink;
 use crate::plan::threshold::Verdict;
@@ -54,7 +54,7 @@ pub enum RunError {
 pub struct RunResult {
     pub dir: PathBuf,
     pub interrupted: bool,
-    pub modes: Vec<ModeData>,
+    pub modes: Vec<ModeOutcome>,
     /// The thresholds' verdicts (empty when the scenario has none).
     pub verdicts: Vec<Verdict>,
     /// The abort-on-fail threshold that stopped the run early, if one did.
@@ -68,7 +68,7 @@ pub struct RunResult {
 
 /// How one mode ended, as the loop over modes needs to know.
 struct ModeEnd {
-    data: ModeData,
+    outcome: ModeOutcome,
     aborted_by: Option<String>,
     interrupted: bool,
     /// Chaos actions the scenario asked for that could not be applied.
@@ -98,7 +98,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
     });
     // Makes idempotency keys unique across runs against one database.
     let nonce = shards::unix_ns(SystemTime::now()) as u64 / 1_000_000;
-    let mut done: Vec<ModeData> = Vec::new();
+    let mut done: Vec<ModeOutcome> = Vec::new();
     let mut events = EventSink::default();
     let mut interrupted = false;
     let mut aborted_by = None;
@@ -126,7 +126,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
                 .into_iter()
                 .map(|what| format!("mode {}: chaos could not be applied: {what}", mode.name)),
         );
-        done.push(ended.data);
+        done.push(ended.outcome);
         write(&dir, &done, &events)?;
         aborted_by = ended.aborted_by;
         interrupted = ended.interrupted;
@@ -182,7 +182,7 @@ async fn with_server(
     result
 }
 
-fn write(dir: &Path, modes: &[ModeData], events: &EventSink) -> Result<(), RunError> {
+fn write(dir: &Path, modes: &[ModeOutcome], events: &EventSink) -> Result<(), RunError> {
     runfolder::write_run(dir, modes, events).map_err(|source| RunError::Folder {
         dir: dir.to_path_buf(),
         source,

@@ -13,7 +13,7 @@ use super::generators::{Generators, Started};
 use super::progress::Progress;
 use super::{ModeEnd, RunError, RunOptions};
 use crate::engine::snapshot::Message;
-use crate::engine::timeline::ModeData;
+use crate::engine::timeline::{ModeOutcome, Timeline};
 use crate::limits;
 use crate::observe::chaos::{ChaosError, ChaosReport, ChaosRun, ServerControl};
 use crate::observe::events::{EventLog, EventSink};
@@ -50,14 +50,7 @@ pub(super) async fn run_mode(
         sources,
         processes,
     } = started;
-    let mut data = ModeData::new(
-        &mode.name,
-        &mode.deploy_strategy,
-        plan.journey.step_names(),
-        sources,
-    );
-    data.processes = processes;
-    data.started_at = t0_wall;
+    let data = Timeline::new(&mode.name, plan.journey.step_names(), sources);
     let events = EventLog::new(t0.into_std(), &mode.name);
     let watcher = server
         .root_pid()
@@ -110,23 +103,34 @@ pub(super) async fn run_mode(
     // The parent's own cost counts too: it merges and, in-process, generates.
     data.fin.cpu_s += cpu1 - cpu0;
     data.fin.peak_rss_kb += rss;
-    if let Some(watcher) = &watcher {
-        data.server_cost = Some(watcher.stop());
+    let server_cost = watcher.as_ref().map(|watcher| {
+        let cost = watcher.stop();
         data.set_live_workers(&watcher.live_per_second());
-    }
+        cost
+    });
     sink.extend(&events);
     let chaos_report = chaos_result.map_err(|source| RunError::Chaos {
         mode: mode.name.clone(),
         source,
     })?;
     let interrupted = stopping && aborted_by.is_none();
-    if let (Some(paths), false) = (&plan.invariants, interrupted) {
-        let base = format!("http://{}", server.host);
-        let checked = invariants::check(&base, paths, &data.fin.ledger).await;
-        data.invariants = Some(checked.map_err(|e| e.to_string()));
-    }
+    let invariants = match (&plan.invariants, interrupted) {
+        (Some(paths), false) => {
+            let base = format!("http://{}", server.host);
+            let checked = invariants::check(&base, paths, &data.fin.ledger).await;
+            Some(checked.map_err(|e| e.to_string()))
+        }
+        _ => None,
+    };
     Ok(ModeEnd {
-        data,
+        outcome: ModeOutcome {
+            measured: data,
+            deploy_strategy: mode.deploy_strategy.clone(),
+            started_at: t0_wall,
+            processes,
+            server_cost,
+            invariants,
+        },
         aborted_by,
         interrupted,
         chaos_unapplied: chaos_report.unapplied,
@@ -136,7 +140,7 @@ pub(super) async fn run_mode(
 /// The load of one mode while it runs: what has been merged so far and how to stop it.
 struct Load<'a> {
     opts: &'a RunOptions,
-    data: ModeData,
+    data: Timeline,
     generators: Generators,
     rx: mpsc::UnboundedReceiver<Message>,
     stop: watch::Receiver<bool>,

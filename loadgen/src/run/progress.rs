@@ -1,9 +1,9 @@
 //! The live line while a mode runs: elapsed against the planned arrivals, users
 //! active and started, requests per second and p99 of the last closed second, and
-//! cumulative errors, the last event and the next chaos action. Reads `ModeData` once a second; `--quiet` (or a non-terminal
+//! cumulative errors, the last event and the next chaos action. Reads the mode's `Timeline` once a second; `--quiet` (or a non-terminal
 //! stderr) shows nothing. Never slows the engine: it sees only merged snapshots.
 
-use crate::engine::timeline::ModeData;
+use crate::engine::timeline::Timeline;
 use crate::observe::events::Event;
 use crate::outcome::Class;
 use crate::plan::chaos::PlannedAction;
@@ -42,7 +42,7 @@ impl Progress {
     }
 
     /// Redraws from the merged data, the last event seen and the next chaos action.
-    pub fn update(&self, m: &ModeData, last_event: Option<&Event>, next: Option<&PlannedAction>) {
+    pub fn update(&self, m: &Timeline, last_event: Option<&Event>, next: Option<&PlannedAction>) {
         let Some(bar) = &self.bar else { return };
         let Some(last) = m.rows.last() else { return };
         let t = m.total();

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::engine::snapshot::{FinalSnapshot, Hist, Message, SecondSnapshot, WorkerCount};
-use crate::engine::timeline::ModeData;
+use crate::engine::timeline::{ModeOutcome, Timeline};
 use crate::observe::events::{EventSink, Kind};
 use crate::observe::watcher::ServerCost;
 use crate::outcome::{CLASSES, Counts};
@@ -94,43 +94,47 @@ fn finished(duration_s: f64, step_latencies_us: [u64; 2]) -> Message {
     })
 }
 
-fn modes() -> Vec<ModeData> {
+fn modes() -> Vec<ModeOutcome> {
     let at = |s: u64| UNIX_EPOCH + Duration::from_secs(1_795_614_022 + s);
     let steps = || vec!["browse".to_string(), "checkout".to_string()];
 
-    let mut single = ModeData::new("single", "stop, then start (naive supervisor)", steps(), 1);
-    single.started_at = at(0);
+    let mut single = Timeline::new("single", steps(), 1);
     for (s, n) in [(0, 3), (1, 0), (2, 7), (3, 2)] {
         single.push(second(s, n, 1_500 + u64::from(s) * 10_000));
     }
     single.push(finished(4.25, [2_100, 61_000]));
     single.flush();
     single.set_live_workers(&[1, 0, 1]);
-    single.server_cost = Some(ServerCost {
-        cpu_seconds: 0.987_654,
-        peak_rss_kb: 51_200,
-    });
-    single.invariants = Some(Ok(InvariantReport {
-        checks: vec![
-            Check {
-                check: "lost_orders",
-                expected: "0".into(),
-                actual: "0".into(),
-                holds: true,
-            },
-            Check {
-                check: "stock_balance",
-                expected: "100000".into(),
-                actual: "99,998".into(),
-                holds: false,
-            },
-        ],
-        ..InvariantReport::default()
-    }));
+    let single = ModeOutcome {
+        measured: single,
+        deploy_strategy: "stop, then start (naive supervisor)".into(),
+        started_at: at(0),
+        processes: 1,
+        server_cost: Some(ServerCost {
+            cpu_seconds: 0.987_654,
+            peak_rss_kb: 51_200,
+        }),
+        invariants: Some(Ok(InvariantReport {
+            checks: vec![
+                Check {
+                    check: "lost_orders",
+                    expected: "0".into(),
+                    actual: "0".into(),
+                    holds: true,
+                },
+                Check {
+                    check: "stock_balance",
+                    expected: "100000".into(),
+                    actual: "99,998".into(),
+                    holds: false,
+                },
+            ],
+            ..InvariantReport::default()
+        })),
+    };
 
     // Two sources: seconds close only once both reported them.
-    let mut cluster = ModeData::new("cluster", "rolling restart by the master", steps(), 2);
-    cluster.started_at = at(30);
+    let mut cluster = Timeline::new("cluster", steps(), 2);
     for s in 0..3 {
         cluster.push(second(s, 5 + u64::from(s), 900));
         cluster.push(second(s, 1, 2_000));
@@ -138,16 +142,30 @@ fn modes() -> Vec<ModeData> {
     cluster.push(finished(3.0, [1_000, 40_000]));
     cluster.push(finished(2.5, [1_200, 45_000]));
     cluster.flush();
-    cluster.invariants = Some(Err("audit view answered 500, \"oops\"".into()));
+    let cluster = ModeOutcome {
+        measured: cluster,
+        deploy_strategy: "rolling restart by the master".into(),
+        started_at: at(30),
+        processes: 2,
+        server_cost: None,
+        invariants: Some(Err("audit view answered 500, \"oops\"".into())),
+    };
 
     // Nothing at all happened: empty histograms, zero duration, no rows.
-    let mut idle = ModeData::new("idle", "", vec!["only".to_string()], 1);
-    idle.started_at = at(60);
+    let mut idle = Timeline::new("idle", vec!["only".to_string()], 1);
     idle.push(Message::Final(FinalSnapshot {
         step_hists: vec![Hist::new()],
         ..FinalSnapshot::default()
     }));
     idle.flush();
+    let idle = ModeOutcome {
+        measured: idle,
+        deploy_strategy: String::new(),
+        started_at: at(60),
+        processes: 1,
+        server_cost: None,
+        invariants: None,
+    };
     vec![single, cluster, idle]
 }
 

@@ -8,14 +8,14 @@ use std::path::Path;
 
 use super::rows::{InvariantRow, ThresholdRow};
 use super::table::write_rows;
-use crate::engine::timeline::ModeData;
+use crate::engine::timeline::ModeOutcome;
 use crate::plan::threshold::Verdict;
 
 /// Writes invariants.csv for every mode that ran its checks.
-pub fn write_invariants(dir: &Path, modes: &[ModeData]) -> io::Result<()> {
+pub fn write_invariants(dir: &Path, modes: &[ModeOutcome]) -> io::Result<()> {
     let rows = modes.iter().flat_map(|m| {
         let row = |check: &str, expected: &str, actual: String, holds| InvariantRow {
-            mode: m.mode.clone(),
+            mode: m.mode().to_string(),
             check: check.to_string(),
             expected: expected.to_string(),
             actual,

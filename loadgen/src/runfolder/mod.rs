@@ -1,7 +1,7 @@
 //! The run folder's file format, in one place: one row type per CSV file ([`rows`]),
 //! the file names and typed [`write_rows`]/[`read_rows`] ([`table`]), the one `.hgrm`
 //! writer and reader ([`hgrm`]), and the run's writers that fill those rows from merged
-//! `ModeData` (modes, summary, timeseries, workers, events and histograms in `write`;
+//! `ModeOutcome`s (modes, summary, timeseries, workers, events and histograms in `write`;
 //! invariants and thresholds in `checks`). The engine keeps its per-second rows as
 //! [`SecondRow`]; the report reads every file back through the same types; the scenario
 //! copy is written when the run starts. reports/README.md documents the files.
@@ -10,7 +10,6 @@ mod checks;
 pub mod hgrm;
 pub mod rows;
 pub mod table;
-mod time;
 mod write;
 
 #[cfg(test)]
@@ -22,15 +21,17 @@ pub use rows::{
     EventKind, EventRow, InvariantRow, ModeRow, Ms, SecondRow, SummaryRow, ThresholdRow, WorkerRow,
 };
 pub use table::{ReadError, Table, read_rows, read_rows_if_present, write_rows};
-pub use time::{rfc3339, stamp};
+// The run folder spells times as the shared crate does: RFC 3339 UTC in modes.csv,
+// the compact stamp in a run folder's name.
+pub use stampede_common::time::{rfc3339, stamp};
 pub use write::write_run;
 
-use crate::engine::timeline::ModeData;
+use crate::engine::timeline::ModeOutcome;
 use crate::outcome::Class;
 use std::fmt::Write as _;
 
 /// The end-of-run table, one line per mode.
-pub fn summary_table(modes: &[ModeData]) -> String {
+pub fn summary_table(modes: &[ModeOutcome]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -49,6 +50,7 @@ pub fn summary_table(modes: &[ModeData]) -> String {
         "req/s"
     );
     for m in modes {
+        let m = &m.measured;
         let c = m.total();
         let h = m.all_hist();
         let rps = if m.fin.duration_s > 0.0 {

@@ -1,5 +1,5 @@
 //! The run's measurements as run-folder rows: modes.csv, summary.csv, timeseries.csv,
-//! workers.csv, events.csv and the latency-<mode>.hgrm files, from merged `ModeData`
+//! workers.csv, events.csv and the latency-<mode>.hgrm files, from each mode's `ModeOutcome`
 //! and the run's events. Decides what each row says (the `all` summary row, throughput
 //! over the mode's duration, 0 for an empty histogram); how it is spelled is `rows`'.
 
@@ -10,18 +10,18 @@ use super::checks;
 use super::hgrm::write_hgrm;
 use super::rows::{EventKind, EventRow, ModeRow, SecondRow, SummaryRow, WorkerRow};
 use super::table::write_rows;
-use super::time::rfc3339;
 use crate::engine::snapshot::Hist;
-use crate::engine::timeline::ModeData;
+use crate::engine::timeline::{ModeOutcome, Timeline};
 use crate::observe::events::EventSink;
 use crate::outcome::Counts;
+use stampede_common::time::rfc3339;
 
 /// Writes every CSV and .hgrm file of the run folder for the modes run so far.
-pub fn write_run(dir: &Path, modes: &[ModeData], events: &EventSink) -> io::Result<()> {
+pub fn write_run(dir: &Path, modes: &[ModeOutcome], events: &EventSink) -> io::Result<()> {
     write_rows::<ModeRow>(dir, modes.iter().map(mode_row))?;
-    write_rows::<SummaryRow>(dir, modes.iter().flat_map(summary_rows))?;
-    write_rows::<SecondRow>(dir, modes.iter().flat_map(|m| &m.rows))?;
-    write_rows::<WorkerRow>(dir, modes.iter().flat_map(worker_rows))?;
+    write_rows::<SummaryRow>(dir, modes.iter().flat_map(|m| summary_rows(&m.measured)))?;
+    write_rows::<SecondRow>(dir, modes.iter().flat_map(|m| &m.measured.rows))?;
+    write_rows::<WorkerRow>(dir, modes.iter().flat_map(|m| worker_rows(&m.measured)))?;
     write_rows::<EventRow>(
         dir,
         events.events.iter().map(|e| EventRow {
@@ -34,15 +34,15 @@ pub fn write_run(dir: &Path, modes: &[ModeData], events: &EventSink) -> io::Resu
     )?;
     checks::write_invariants(dir, modes)?;
     for m in modes {
-        write_hgrm(dir, &m.mode, &m.all_hist().0)?;
+        write_hgrm(dir, m.mode(), &m.measured.all_hist().0)?;
     }
     Ok(())
 }
 
-fn mode_row(m: &ModeData) -> ModeRow {
-    let f = &m.fin;
+fn mode_row(m: &ModeOutcome) -> ModeRow {
+    let f = &m.measured.fin;
     ModeRow {
-        mode: m.mode.clone(),
+        mode: m.mode().to_string(),
         started_at: rfc3339(m.started_at),
         duration_s: f.duration_s,
         users_planned: f.users_planned,
@@ -62,7 +62,7 @@ fn mode_row(m: &ModeData) -> ModeRow {
 }
 
 /// One row per step, then the mode's `all` row.
-fn summary_rows(m: &ModeData) -> Vec<SummaryRow> {
+fn summary_rows(m: &Timeline) -> Vec<SummaryRow> {
     let mut rows: Vec<SummaryRow> = m
         .steps
         .iter()
@@ -74,7 +74,7 @@ fn summary_rows(m: &ModeData) -> Vec<SummaryRow> {
     rows
 }
 
-fn summary_row(m: &ModeData, step: &str, c: &Counts, h: &Hist) -> SummaryRow {
+fn summary_row(m: &Timeline, step: &str, c: &Counts, h: &Hist) -> SummaryRow {
     SummaryRow {
         mode: m.mode.clone(),
         step: step.to_string(),
@@ -98,7 +98,7 @@ fn summary_row(m: &ModeData, step: &str, c: &Counts, h: &Hist) -> SummaryRow {
     }
 }
 
-fn worker_rows(m: &ModeData) -> impl Iterator<Item = WorkerRow> + '_ {
+fn worker_rows(m: &Timeline) -> impl Iterator<Item = WorkerRow> + '_ {
     m.workers.iter().map(|(second, w)| WorkerRow {
         mode: m.mode.clone(),
         second: *second,

@@ -8,27 +8,30 @@
 use std::fmt::Write as _;
 
 use crate::engine::snapshot::Hist;
-use crate::engine::timeline::ModeData;
+use crate::engine::timeline::{ModeOutcome, Timeline};
 use crate::observe::events::{EventSink, Kind};
 use crate::outcome::{Class, Counts};
 use crate::plan::threshold::{Metric, Metrics, Threshold, Verdict};
+use crate::verdict::invariants::InvariantReport;
 
 /// The measured values of a run (or of the modes run so far).
 pub struct RunMetrics<'a> {
-    pub modes: &'a [ModeData],
+    pub modes: &'a [ModeOutcome],
     pub events: &'a EventSink,
 }
 
 impl Metrics for RunMetrics<'_> {
     fn value(&self, mode: &str, step: Option<&str>, metric: Metric) -> Option<f64> {
-        let data = self.modes.iter().find(|m| m.mode == mode)?;
-        mode_value(data, step, metric, self.events)
+        let m = self.modes.iter().find(|m| m.mode() == mode)?;
+        let invariants = m.invariants.as_ref().and_then(|r| r.as_ref().ok());
+        mode_value(&m.measured, invariants, step, metric, self.events)
     }
 }
 
 /// One metric of one mode (and step); `None` when the run did not measure it.
 pub fn mode_value(
-    data: &ModeData,
+    data: &Timeline,
+    invariants: Option<&InvariantReport>,
     step: Option<&str>,
     metric: Metric,
     events: &EventSink,
@@ -43,7 +46,7 @@ pub fn mode_value(
             )
         }
     };
-    let invariants = || data.invariants.as_ref().and_then(|r| r.as_ref().ok());
+    let invariants = || invariants;
     let count = |n: u64| Some(n as f64);
     match metric {
         Metric::Requests => count(counts.completed()),
@@ -87,7 +90,7 @@ fn throughput(counts: &Counts, duration_s: f64) -> Option<f64> {
 
 /// Evaluates every threshold for the modes that ran.
 pub fn evaluate(thresholds: &[Threshold], metrics: &RunMetrics<'_>) -> Vec<Verdict> {
-    let ran: Vec<String> = metrics.modes.iter().map(|m| m.mode.clone()).collect();
+    let ran: Vec<String> = metrics.modes.iter().map(|m| m.mode().to_string()).collect();
     thresholds
         .iter()
         .flat_map(|t| t.evaluate(&ran, metrics))
@@ -99,7 +102,7 @@ pub fn evaluate(thresholds: &[Threshold], metrics: &RunMetrics<'_>) -> Vec<Verdi
 /// stay at or below a limit, and the maximum latency.
 pub fn breached_early<'a>(
     thresholds: &'a [Threshold],
-    data: &ModeData,
+    data: &Timeline,
     events: &EventSink,
 ) -> Option<&'a Threshold> {
     use crate::plan::threshold::Op;
@@ -119,7 +122,8 @@ pub fn breached_early<'a>(
         if !applies || !monotonic {
             return false;
         }
-        let value = mode_value(data, t.step.as_deref(), t.metric, events);
+        // Only counts are judged early: the invariants are checked after the load.
+        let value = mode_value(data, None, t.step.as_deref(), t.metric, events);
         value.is_some_and(|v| match t.op {
             Op::Eq | Op::Le => v > t.limit,
             _ => v >= t.limit,
