@@ -214,6 +214,14 @@ fn print_run(r: &RunResult) {
         .filter(|v| !v.pass)
         .map(|v| v.threshold.as_str())
         .collect();
+    for m in &r.modes {
+        if let Some(why) = gate::cut_off(&m.measured) {
+            eprintln!(
+                "loadgen: mode {} was cut off before its load ended ({why}): its dropped and failed counts are incomplete and cannot pass a threshold",
+                m.mode()
+            );
+        }
+    }
     for failure in &r.harness_failures {
         eprintln!("loadgen: {failure}");
     }

@@ -1,7 +1,8 @@
 //! Outcome classes of an attempt and of a request, exactly as reports/README.md
 //! defines them, and the integer counters the engine keeps per step and second.
-//! Owns the definitions of dropped, failed, attempt failures and retried; nothing
-//! else in the crate decides what counts as what.
+//! Owns the definitions of dropped, failed, attempt failures and retried, and the
+//! conservation rule (every request sent ends in exactly one class); nothing else in
+//! the crate decides what counts as what.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,9 +16,15 @@ pub enum Class {
     Refused = 4,
     Closed = 5,
     Timeout = 6,
+    /// Still in flight when the run was cut off (`max_duration`, Ctrl-C, an
+    /// abort-on-fail threshold): nobody knows how it would have ended.
+    Cut = 7,
+    /// loadgen could not make the request (its own file or port limits, a URI that
+    /// does not parse): the generator's fault, never the server's.
+    GeneratorError = 8,
 }
 
-pub const CLASSES: [Class; 7] = [
+pub const CLASSES: [Class; 9] = [
     Class::Ok,
     Class::Status4xx,
     Class::Status503,
@@ -25,7 +32,13 @@ pub const CLASSES: [Class; 7] = [
     Class::Refused,
     Class::Closed,
     Class::Timeout,
+    Class::Cut,
+    Class::GeneratorError,
 ];
+
+/// Classes newer than the first run-folder format: a folder written before them has
+/// no column for them, and reads as none.
+pub const ADDED_CLASSES: [Class; 2] = [Class::Cut, Class::GeneratorError];
 
 impl Class {
     /// Column name in summary.csv and timeseries.csv.
@@ -38,6 +51,8 @@ impl Class {
             Class::Refused => "refused",
             Class::Closed => "closed",
             Class::Timeout => "timeout",
+            Class::Cut => "cut",
+            Class::GeneratorError => "generator_error",
         }
     }
 
@@ -59,7 +74,7 @@ pub struct Counts {
     /// Requests whose first attempt was due in the span.
     pub sent: u64,
     /// Requests that finished in the span, by final class.
-    pub classes: [u64; 7],
+    pub classes: [u64; 9],
     pub attempts: u64,
     pub attempt_failures: u64,
     pub retried: u64,
@@ -90,9 +105,18 @@ impl Counts {
         self.class(Class::Refused) + self.class(Class::Closed) + self.class(Class::Timeout)
     }
 
-    /// Dropped, or answered with a 5xx.
+    /// Dropped, answered with a 5xx, or cut off in flight: a request whose outcome
+    /// was not a good answer from the server, as far as anyone measured.
     pub fn failed(&self) -> u64 {
-        self.dropped() + self.class(Class::Status503) + self.class(Class::Status5xx)
+        self.dropped()
+            + self.class(Class::Status503)
+            + self.class(Class::Status5xx)
+            + self.class(Class::Cut)
+    }
+
+    /// Requests sent that ended in no class: zero when every request is accounted for.
+    pub fn unaccounted(&self) -> i128 {
+        i128::from(self.sent) - i128::from(self.completed())
     }
 
     /// Records one finished request.
@@ -126,6 +150,10 @@ mod tests {
         c.finish(Class::Timeout, 3, 3);
         c.finish(Class::Status503, 1, 1);
         assert_eq!((c.completed(), c.dropped(), c.failed()), (3, 1, 2));
-        assert_eq!((c.attempts, c.attempt_failures, c.retried), (6, 5, 2));
+        c.finish(Class::Cut, 1, 1);
+        c.finish(Class::GeneratorError, 1, 1);
+        // Cut counts as failed, not dropped; the generator's faults are neither.
+        assert_eq!((c.completed(), c.dropped(), c.failed()), (5, 1, 3));
+        assert_eq!((c.attempts, c.attempt_failures, c.retried), (8, 7, 2));
     }
 }

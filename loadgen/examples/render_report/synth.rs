@@ -76,6 +76,10 @@ pub fn write_run(dir: &Path, spec: &Spec) -> std::io::Result<()> {
                 "stop, then start (naive supervisor)"
             }
             .to_string(),
+            send_lateness_p50_ms: Ms::from(0.05),
+            send_lateness_p99_ms: Ms::from(1.2 + i as f64),
+            send_lateness_max_ms: Ms::from(6.0 + i as f64 * 3.0),
+            ..ModeRow::default()
         });
         let q = |p: f64| m.hist.value_at_quantile(p) as f64 / 1000.0;
         for (step, share, slowness) in STEPS
@@ -137,6 +141,7 @@ pub fn write_run(dir: &Path, spec: &Spec) -> std::io::Result<()> {
                 active_users: s.active,
                 open_connections: s.active,
                 live_workers: Some(s.live),
+                ..SecondRow::default()
             });
             workers.extend(s.workers.iter().map(|(pid, version, n)| WorkerRow {
                 mode: m.name.to_string(),

@@ -2,8 +2,10 @@
 //! tokio TCP socket) and one attempt on it, classified into an outcome class.
 //! Owns connecting (from a 127.0.0.x source address with IP_BIND_ADDRESS_NO_PORT for
 //! loopback targets), reconnecting when the server closed an idle connection, the
-//! per-attempt deadline and reading the whole answer. Retry decisions are the user
-//! loop's.
+//! per-attempt deadline and reading the whole answer, and telling the server's
+//! failures (refused, closed, timeout) from loadgen's own (no file descriptor, no
+//! source port): those are `generator_error`, never blamed on the server. Retry
+//! decisions are the user loop's.
 
 use crate::outcome::Class;
 use bytes::Bytes;
@@ -41,6 +43,46 @@ pub struct Answer {
     pub body: Bytes,
 }
 
+/// Why an attempt got no answer.
+#[derive(Debug)]
+pub struct NoAnswer {
+    pub class: Class,
+    /// For the generator's own faults: what failed, as the OS said it.
+    pub why: Option<String>,
+}
+
+impl From<Class> for NoAnswer {
+    fn from(class: Class) -> NoAnswer {
+        NoAnswer { class, why: None }
+    }
+}
+
+/// A failed socket call on loadgen's side: its own limits, not the server.
+fn generator(call: &str, e: &std::io::Error) -> NoAnswer {
+    NoAnswer {
+        class: Class::GeneratorError,
+        why: Some(format!("{call}: {e}")),
+    }
+}
+
+/// connect(2) failing: refused or unreachable is the server's (or the network's)
+/// answer; running out of ports, files or memory is loadgen's.
+fn connect_failed(e: &std::io::Error) -> NoAnswer {
+    match e.raw_os_error() {
+        Some(
+            libc::EADDRNOTAVAIL
+            | libc::EADDRINUSE
+            | libc::EMFILE
+            | libc::ENFILE
+            | libc::ENOBUFS
+            | libc::ENOMEM,
+        ) => generator("connect()", e),
+        Some(libc::ETIMEDOUT) => Class::Timeout.into(),
+        Some(libc::ECONNRESET | libc::EPIPE) => Class::Closed.into(),
+        _ => Class::Refused.into(),
+    }
+}
+
 struct OpenGuard(Arc<AtomicU64>);
 
 impl Drop for OpenGuard {
@@ -49,8 +91,8 @@ impl Drop for OpenGuard {
     }
 }
 
-async fn connect(ep: &Endpoint, user: u64) -> Result<Conn, Class> {
-    let socket = TcpSocket::new_v4().map_err(|_| Class::Refused)?;
+async fn connect(ep: &Endpoint, user: u64) -> Result<Conn, NoAnswer> {
+    let socket = TcpSocket::new_v4().map_err(|e| generator("socket()", &e))?;
     if !ep.sources.is_empty() {
         let src = ep.sources[(user % ep.sources.len() as u64) as usize];
         let one: libc::c_int = 1;
@@ -68,15 +110,18 @@ async fn connect(ep: &Endpoint, user: u64) -> Result<Conn, Class> {
         }
         socket
             .bind(SocketAddr::new(src.into(), 0))
-            .map_err(|_| Class::Refused)?;
+            .map_err(|e| generator("bind()", &e))?;
     }
-    let stream = socket.connect(ep.addr).await.map_err(|_| Class::Refused)?;
+    let stream = socket
+        .connect(ep.addr)
+        .await
+        .map_err(|e| connect_failed(&e))?;
     let _ = stream.set_nodelay(true);
     let (sender, connection) = Builder::new()
         .read_buf_exact_size(Some(4096))
         .handshake(TokioIo::new(stream))
         .await
-        .map_err(|_| Class::Closed)?;
+        .map_err(|_| NoAnswer::from(Class::Closed))?;
     ep.open_connections.fetch_add(1, Ordering::Relaxed);
     let guard = OpenGuard(ep.open_connections.clone());
     tokio::spawn(async move {
@@ -100,7 +145,7 @@ pub async fn attempt(
     req: Request<Full<Bytes>>,
     deadline: Instant,
     mut timer: Pin<&mut Sleep>,
-) -> Result<Answer, Class> {
+) -> Result<Answer, NoAnswer> {
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);
     }
@@ -113,7 +158,7 @@ pub async fn attempt(
                 r = &mut work => break r,
                 _ = timer.as_mut() => {
                     if Instant::now() >= deadline {
-                        break Err(Class::Timeout);
+                        break Err(Class::Timeout.into());
                     }
                     timer.as_mut().reset(deadline);
                 }
@@ -131,7 +176,7 @@ async fn attempt_inner(
     user: u64,
     conn: &mut Option<Conn>,
     req: Request<Full<Bytes>>,
-) -> Result<Answer, Class> {
+) -> Result<Answer, NoAnswer> {
     // An idle connection the server closed (keep-alive timeout, drain) is not a
     // failure: a browser reconnects, and so do we.
     if let Some(c) = conn.as_mut() {
@@ -143,13 +188,13 @@ async fn attempt_inner(
         *conn = Some(connect(ep, user).await?);
     }
     let Some(c) = conn.as_mut() else {
-        return Err(Class::Refused);
+        return Err(Class::Refused.into());
     };
     let resp = c
         .sender
         .send_request(req)
         .await
-        .map_err(|_| Class::Closed)?;
+        .map_err(|_| NoAnswer::from(Class::Closed))?;
     let status = resp.status();
     let headers = resp.headers();
     let worker_pid = headers
@@ -165,7 +210,7 @@ async fn attempt_inner(
         .into_body()
         .collect()
         .await
-        .map_err(|_| Class::Closed)?
+        .map_err(|_| NoAnswer::from(Class::Closed))?
         .to_bytes();
     if close {
         *conn = None;
@@ -176,4 +221,30 @@ async fn attempt_inner(
         version,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loadgen_own_limits_are_generator_errors_and_the_server_s_answers_are_not() {
+        let os = std::io::Error::from_raw_os_error;
+        for errno in [
+            libc::EADDRNOTAVAIL,
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+        ] {
+            let f = connect_failed(&os(errno));
+            assert_eq!(f.class, Class::GeneratorError, "errno {errno}");
+            assert!(f.why.is_some_and(|w| w.starts_with("connect(): ")));
+        }
+        assert_eq!(
+            connect_failed(&os(libc::ECONNREFUSED)).class,
+            Class::Refused
+        );
+        assert_eq!(connect_failed(&os(libc::ETIMEDOUT)).class, Class::Timeout);
+        assert_eq!(connect_failed(&os(libc::ECONNRESET)).class, Class::Closed);
+    }
 }

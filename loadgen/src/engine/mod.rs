@@ -40,6 +40,8 @@ pub struct EnginePlan {
     pub retry_count: u32,
     pub retry_backoff: Duration,
     pub max_duration: Duration,
+    /// A request written later than this after it was due is the generator's lateness.
+    pub late_after: Duration,
     pub nonce: u64,
     pub seed: u64,
 }
@@ -69,6 +71,7 @@ impl EnginePlan {
             retry_count: load.retry_count,
             retry_backoff: load.retry_backoff,
             max_duration: load.max_duration,
+            late_after: load.late_after,
             nonce,
             seed: plan.seed,
         }
@@ -108,6 +111,7 @@ pub async fn run_threads(
 ) {
     let mut handles = Vec::new();
     for (i, part) in plan.split(threads).into_iter().enumerate() {
+        let planned = part.users_planned;
         let (stop, thread_out) = (stop.clone(), out.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("loadgen-users-{i}"))
@@ -118,16 +122,20 @@ pub async fn run_threads(
                 {
                     Ok(rt) => rt.block_on(run(part, t0, stop, thread_out)),
                     Err(e) => {
-                        eprintln!("loadgen: cannot start a runtime thread: {e}");
-                        let _ = thread_out.send(Message::Final(FinalSnapshot::default()));
+                        let _ = thread_out.send(Message::Final(unstarted(
+                            planned,
+                            format!("cannot start a runtime for a user thread: {e}"),
+                        )));
                     }
                 }
             });
         match spawned {
             Ok(h) => handles.push(h),
             Err(e) => {
-                eprintln!("loadgen: cannot start a user thread: {e}");
-                let _ = out.send(Message::Final(FinalSnapshot::default()));
+                let _ = out.send(Message::Final(unstarted(
+                    planned,
+                    format!("cannot start a user thread: {e}"),
+                )));
             }
         }
     }
@@ -149,8 +157,8 @@ pub async fn run(
     out: mpsc::UnboundedSender<Message>,
 ) {
     let steps = plan.journey.steps.len();
-    // One runtime thread per engine: one recorder group is enough.
-    let recorder = Arc::new(Recorder::new(steps));
+    let recorder = Arc::new(Recorder::new(steps, plan.late_after));
+    let (cut_tx, cut) = watch::channel(false);
     let host =
         HeaderValue::from_str(&plan.host).unwrap_or_else(|_| HeaderValue::from_static("localhost"));
     let cfg = Arc::new(UserConfig {
@@ -168,9 +176,10 @@ pub async fn run(
         retry_backoff: plan.retry_backoff,
         nonce: plan.nonce,
         seed: plan.seed,
+        cut: cut.clone(),
     });
     let users = plan.users;
-    let spawner = tokio::spawn(spawn_users(cfg, users, t0));
+    let spawner = tokio::spawn(spawn_users(cfg, users, t0, cut));
     let deadline = t0 + plan.max_duration;
     let mut next_second: u32 = 0;
     let mut spawner = Some(spawner);
@@ -191,10 +200,20 @@ pub async fn run(
             _ = sleep_until(deadline) => break,
         }
     }
-    if let Some(s) = spawner {
-        // Stopping: users still walking are cancelled; what they finished is kept.
-        s.abort();
-        let _ = s.await;
+    if let Some(mut s) = spawner {
+        // Cut off: no new user starts, and every user still walking stops at once,
+        // recording a request it had in flight as `cut`, so every request sent is
+        // counted. A user that does not stop in time is lost, and said to be.
+        let _ = cut_tx.send(true);
+        if tokio::time::timeout(STOP_GRACE, &mut s).await.is_err() {
+            s.abort();
+            let active = recorder
+                .active_users
+                .load(std::sync::atomic::Ordering::Relaxed);
+            for _ in 0..active {
+                recorder.user_lost();
+            }
+        }
     }
     let end = Instant::now();
     let last = end.saturating_duration_since(t0).as_secs() as u32 + 1;
@@ -202,6 +221,17 @@ pub async fn run(
     let mut fin: FinalSnapshot = recorder.finish(plan.users_planned);
     fin.duration_s = end.saturating_duration_since(t0).as_secs_f64();
     let _ = out.send(Message::Final(fin));
+}
+
+/// The final report of a part whose users could not be started at all: they are lost
+/// to the generator's own failure, which fails the run.
+fn unstarted(planned: u64, why: String) -> FinalSnapshot {
+    FinalSnapshot {
+        users_planned: planned,
+        users_lost: planned,
+        generator_faults: vec![why],
+        ..FinalSnapshot::default()
+    }
 }
 
 /// Resolves once `stop` turns true; never, if its sender is gone without saying so.
@@ -217,18 +247,36 @@ fn emit(rec: &Recorder, from: u32, upto: u32, out: &mpsc::UnboundedSender<Messag
     }
 }
 
-async fn spawn_users(cfg: Arc<UserConfig>, users: Vec<(u64, Duration)>, t0: Instant) {
+/// How long users may take to stop once the run is cut off.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Starts each user at its instant until the run is cut off (the rest never start),
+/// then waits for every user to end. A user task that panicked is counted as lost.
+async fn spawn_users(
+    cfg: Arc<UserConfig>,
+    users: Vec<(u64, Duration)>,
+    t0: Instant,
+    mut cut: watch::Receiver<bool>,
+) {
     let mut set = JoinSet::new();
-    for (user, offset) in users {
+    let lost = |r: Result<(), tokio::task::JoinError>| {
+        if r.is_err() {
+            cfg.recorder.user_lost();
+        }
+    };
+    'arrivals: for (user, offset) in users {
         let due = t0 + offset;
         loop {
             tokio::select! {
                 biased;
+                _ = cut.wait_for(|v| *v) => break 'arrivals,
                 _ = sleep_until(due) => break,
-                Some(_) = set.join_next(), if !set.is_empty() => {}
+                Some(r) = set.join_next(), if !set.is_empty() => lost(r),
             }
         }
         set.spawn(user::run(cfg.clone(), user, due));
     }
-    while set.join_next().await.is_some() {}
+    while let Some(r) = set.join_next().await {
+        lost(r);
+    }
 }

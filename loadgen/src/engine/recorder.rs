@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 struct Bucket {
     steps: Vec<Counts>,
     hist: Option<Hist>,
+    send_lateness: Option<Hist>,
+    generator_late: u64,
     /// (worker pid, version index) -> responses.
     workers: HashMap<(u32, u16), u64>,
 }
@@ -26,9 +28,14 @@ struct Group {
     seconds: BTreeMap<u32, Bucket>,
     step_hists: Vec<Hist>,
     lateness: Hist,
+    send_lateness: Hist,
+    generator_late: u64,
     users_started: u64,
     users_completed: u64,
     users_aborted: u64,
+    users_cut: u64,
+    users_lost: u64,
+    generator_faults: Vec<String>,
     versions: Vec<Box<[u8]>>,
     /// Orders and carts the server confirmed, for the invariant checks.
     ledger: Ledger,
@@ -67,29 +74,51 @@ pub struct Finished<'a> {
     pub worker: Option<(u32, &'a [u8])>,
 }
 
+/// How a user's walk ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserEnd {
+    /// Walked the whole journey.
+    Completed,
+    /// Stopped at a failed or unexpected answer.
+    Aborted,
+    /// The run was cut off while it walked.
+    Cut,
+}
+
+/// The generator's own faults kept per engine: enough to name the limit.
+const MAX_FAULTS: usize = 8;
+
 pub struct Recorder {
     state: Mutex<Group>,
     steps: usize,
+    /// A request sent later than this after it was due is the generator's lateness.
+    late_after_us: u64,
     pub active_users: AtomicU64,
     pub open_connections: Arc<AtomicU64>,
 }
 
 impl Recorder {
-    pub fn new(steps: usize) -> Recorder {
+    pub fn new(steps: usize, late_after: std::time::Duration) -> Recorder {
         let state = Mutex::new(Group {
             steps,
             seconds: BTreeMap::new(),
             step_hists: (0..steps).map(|_| Hist::new()).collect(),
             lateness: Hist::new(),
+            send_lateness: Hist::coarse(),
+            generator_late: 0,
             users_started: 0,
             users_completed: 0,
             users_aborted: 0,
+            users_cut: 0,
+            users_lost: 0,
+            generator_faults: Vec::new(),
             versions: Vec::new(),
             ledger: Ledger::default(),
         });
         Recorder {
             state,
             steps,
+            late_after_us: late_after.as_micros().min(u128::from(u64::MAX)) as u64,
             active_users: AtomicU64::new(0),
             open_connections: Arc::new(AtomicU64::new(0)),
         }
@@ -106,12 +135,25 @@ impl Recorder {
         g.lateness.record(lateness_us);
     }
 
-    pub fn user_finished(&self, completed: bool) {
+    pub fn user_finished(&self, end: UserEnd) {
         let mut g = self.group();
-        if completed {
-            g.users_completed += 1;
-        } else {
-            g.users_aborted += 1;
+        match end {
+            UserEnd::Completed => g.users_completed += 1,
+            UserEnd::Aborted => g.users_aborted += 1,
+            UserEnd::Cut => g.users_cut += 1,
+        }
+    }
+
+    /// A user task panicked or would not stop: what it had in flight is lost.
+    pub fn user_lost(&self) {
+        self.group().users_lost += 1;
+    }
+
+    /// The generator could not do its part (`why` as the OS said it).
+    pub fn generator_fault(&self, why: &str) {
+        let mut g = self.group();
+        if g.generator_faults.len() < MAX_FAULTS && !g.generator_faults.iter().any(|f| f == why) {
+            g.generator_faults.push(why.to_string());
         }
     }
 
@@ -125,8 +167,18 @@ impl Recorder {
         self.group().ledger.carts.push(id);
     }
 
-    pub fn sent(&self, second: u32, step: usize) {
-        self.group().bucket(second).steps[step].sent += 1;
+    /// A request of `step` was written `lateness_us` after it was due, in `second`.
+    pub fn sent(&self, second: u32, step: usize, lateness_us: u64) {
+        let late = lateness_us > self.late_after_us;
+        let mut g = self.group();
+        g.send_lateness.record(lateness_us);
+        g.generator_late += u64::from(late);
+        let b = g.bucket(second);
+        b.steps[step].sent += 1;
+        b.send_lateness
+            .get_or_insert_with(Hist::coarse)
+            .record(lateness_us);
+        b.generator_late += u64::from(late);
     }
 
     pub fn finished(&self, f: &Finished<'_>) {
@@ -166,6 +218,10 @@ impl Recorder {
                 if let Some(h) = &b.hist {
                     snap.hist.merge(h);
                 }
+                if let Some(h) = &b.send_lateness {
+                    snap.send_lateness.merge(h);
+                }
+                snap.generator_late += b.generator_late;
                 for ((pid, vi), n) in b.workers {
                     let v = g.versions.get(vi as usize).map_or_else(
                         || "unknown".to_string(),
@@ -208,9 +264,15 @@ impl Recorder {
                 a.merge(h);
             }
             f.lateness.merge(&g.lateness);
+            f.send_lateness.merge(&g.send_lateness);
+            f.generator_late += g.generator_late;
             f.users_started += g.users_started;
             f.users_completed += g.users_completed;
             f.users_aborted += g.users_aborted;
+            f.users_cut += g.users_cut;
+            f.users_lost += g.users_lost;
+            f.users_never_started = users_planned.saturating_sub(g.users_started);
+            f.generator_faults = std::mem::take(&mut g.generator_faults);
             // The run is over: hand the ledger on instead of copying every id.
             f.ledger.merge(std::mem::take(&mut g.ledger));
         }
@@ -224,9 +286,9 @@ mod tests {
 
     #[test]
     fn drains_complete_seconds_and_keeps_the_rest() {
-        let r = Recorder::new(2);
+        let r = Recorder::new(2, std::time::Duration::from_millis(50));
         for user in 0..10u64 {
-            r.sent(0, 0);
+            r.sent(0, 0, if user == 0 { 60_000 } else { 10 });
             let f = Finished {
                 second: (user % 3) as u32,
                 step: 1,
@@ -241,6 +303,9 @@ mod tests {
         let snaps = r.drain(0, 2);
         assert_eq!(snaps.len(), 2);
         assert_eq!(snaps[0].steps[0].sent, 10);
+        // One request was written 60 ms after it was due, past the 50 ms bound.
+        assert_eq!(snaps[0].generator_late, 1);
+        assert_eq!(snaps[0].send_lateness.0.len(), 10);
         let done: u64 = snaps.iter().map(|s| s.steps[1].completed()).sum();
         assert_eq!(done, 7); // users 0,3,6,9 in second 0; 1,4,7 in second 1
         assert_eq!(

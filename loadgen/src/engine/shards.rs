@@ -65,9 +65,9 @@ pub fn instant_of(t_unix_ns: u128) -> Instant {
 /// The plan is rebuilt from the scenario file with the same function and options as
 /// the parent's, so both see the same schedule and journey.
 pub async fn shard_main(args: ShardArgs, opts: &PlanOptions) -> Result<(), String> {
-    limits::raise_nofile();
     let run_plan = RunPlan::load(&args.scenario, opts).map_err(|e| e.to_string())?;
     let shard = Shard::parse(&args.shard)?;
+    limits::check_files(run_plan.load.users.div_ceil(u64::from(shard.count)))?;
     let threads = run_plan.load.threads;
     let plan = EnginePlan::new(&run_plan, shard, args.addr, args.host.clone(), args.nonce);
     let t0 = instant_of(args.t0_unix_ns);

@@ -16,14 +16,28 @@ pub struct Hist(pub Histogram<u64>);
 
 impl Hist {
     pub fn new() -> Hist {
-        // 1 µs .. 60 s at 3 significant digits; grows if a value exceeds it.
-        let mut h = Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds are valid");
+        Self::with_digits(3)
+    }
+
+    /// Two significant digits: enough for lateness, a tenth of the memory.
+    pub fn coarse() -> Hist {
+        Self::with_digits(2)
+    }
+
+    fn with_digits(digits: u8) -> Hist {
+        // 1 µs .. 60 s to start with; it grows when a value exceeds that, so a long
+        // stall is recorded as it was, never clamped.
+        let mut h =
+            Histogram::new_with_bounds(1, 60_000_000, digits).expect("static bounds are valid");
         h.auto(true);
         Hist(h)
     }
 
     pub fn record(&mut self, micros: u64) {
-        self.0.saturating_record(micros);
+        // Auto-resizing: fails only past u64 range, where clamping is all there is.
+        if self.0.record(micros).is_err() {
+            self.0.saturating_record(micros);
+        }
     }
 
     pub fn merge(&mut self, other: &Hist) {
@@ -114,6 +128,13 @@ pub struct SecondSnapshot {
     pub workers: Vec<WorkerCount>,
     pub active_users: u64,
     pub open_connections: u64,
+    /// How late the requests first sent in this second were written, against the
+    /// instant they were due.
+    #[serde(default)]
+    pub send_lateness: Hist,
+    /// Of those, how many were later than the plan's bound (the generator's fault).
+    #[serde(default)]
+    pub generator_late: u64,
 }
 
 /// What an engine reports once, at its end.
@@ -122,10 +143,29 @@ pub struct FinalSnapshot {
     pub step_hists: Vec<Hist>,
     /// Start lateness of users against their schedule, µs.
     pub lateness: Hist,
+    /// Send lateness of every request against the instant it was due, µs.
+    #[serde(default)]
+    pub send_lateness: Hist,
+    /// Requests sent later than the plan's bound.
+    #[serde(default)]
+    pub generator_late: u64,
     pub users_planned: u64,
     pub users_started: u64,
     pub users_completed: u64,
     pub users_aborted: u64,
+    /// Users still walking when the run was cut off.
+    #[serde(default)]
+    pub users_cut: u64,
+    /// Users whose arrival came after the cut-off (or who could not be started).
+    #[serde(default)]
+    pub users_never_started: u64,
+    /// User tasks that panicked or did not stop when told: their requests are lost to
+    /// the counts, so the run cannot be trusted.
+    #[serde(default)]
+    pub users_lost: u64,
+    /// The generator's own faults, distinct, as the OS or loadgen said them.
+    #[serde(default)]
+    pub generator_faults: Vec<String>,
     pub cpu_s: f64,
     pub peak_rss_kb: u64,
     pub duration_s: f64,

@@ -113,10 +113,20 @@ impl Timeline {
             a.merge(h);
         }
         self.fin.lateness.merge(&f.lateness);
+        self.fin.send_lateness.merge(&f.send_lateness);
+        self.fin.generator_late += f.generator_late;
         self.fin.users_planned += f.users_planned;
         self.fin.users_started += f.users_started;
         self.fin.users_completed += f.users_completed;
         self.fin.users_aborted += f.users_aborted;
+        self.fin.users_cut += f.users_cut;
+        self.fin.users_never_started += f.users_never_started;
+        self.fin.users_lost += f.users_lost;
+        for fault in f.generator_faults {
+            if !self.fin.generator_faults.contains(&fault) {
+                self.fin.generator_faults.push(fault);
+            }
+        }
         self.fin.cpu_s += f.cpu_s;
         self.fin.peak_rss_kb += f.peak_rss_kb;
         self.fin.duration_s = self.fin.duration_s.max(f.duration_s);
@@ -150,6 +160,10 @@ impl Timeline {
             active_users: snap.active_users,
             open_connections: snap.open_connections,
             live_workers: None,
+            send_lateness_p50_ms: snap.send_lateness.ms_at(0.5).into(),
+            send_lateness_p99_ms: snap.send_lateness.ms_at(0.99).into(),
+            send_lateness_max_ms: snap.send_lateness.max_ms().into(),
+            generator_late: snap.generator_late,
         });
     }
 
@@ -190,6 +204,8 @@ fn merge_second(into: &mut SecondSnapshot, s: &SecondSnapshot) {
         a.add(c);
     }
     into.hist.merge(&s.hist);
+    into.send_lateness.merge(&s.send_lateness);
+    into.generator_late += s.generator_late;
     for w in &s.workers {
         match into
             .workers

@@ -2,11 +2,14 @@
 //! journey on its own keep-alive connection, thinks between steps, retries
 //! idempotent requests that got no answer, and records each request once, with
 //! latency measured from the instant the request was due (its first attempt's
-//! schedule), so a stalled server shows in the numbers. Every special case is data
-//! in `Journey` and `UserConfig`; there is no second loop.
+//! schedule), so a stalled server shows in the numbers, and with how late loadgen
+//! itself wrote it. When the run is cut off, a request in flight ends as `cut` (its
+//! latency so far recorded as a lower bound) and the user stops: every request sent
+//! ends in exactly one class. Every special case is data in `Journey` and
+//! `UserConfig`; there is no second loop.
 
-use crate::engine::conn::{self, Conn, Endpoint};
-use crate::engine::recorder::{Finished, Recorder};
+use crate::engine::conn::{self, Conn, Endpoint, NoAnswer};
+use crate::engine::recorder::{Finished, Recorder, UserEnd};
 use crate::outcome::Class;
 use crate::plan::journey::{self, Ctx, Journey, Record};
 use bytes::Bytes;
@@ -18,6 +21,7 @@ use rand::{RngExt, SeedableRng};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
 
 /// Everything users share, built once per mode.
@@ -33,6 +37,15 @@ pub struct UserConfig {
     /// Makes idempotency keys unique across runs against one database.
     pub nonce: u64,
     pub seed: u64,
+    /// Turns true when the run is cut off: users stop where they are.
+    pub cut: watch::Receiver<bool>,
+}
+
+/// Resolves once the run is cut off (never, if the engine went away without saying).
+async fn cut_off(cut: &mut watch::Receiver<bool>) {
+    if cut.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 impl UserConfig {
@@ -65,10 +78,11 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
     let mut path = String::new();
     let mut body = String::new();
     let mut next_due = due;
+    let mut cut = cfg.cut.clone();
     // Far in the future until the first attempt arms it (see conn::attempt).
     let timer = sleep_until(due + Duration::from_secs(86_400 * 365));
     tokio::pin!(timer);
-    let mut walked_all = true;
+    let mut end = UserEnd::Completed;
 
     'journey: for (si, step) in cfg.journey.steps.iter().enumerate() {
         for rep in 0..step.repeat {
@@ -76,9 +90,21 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
             // A timer for a deadline already past still waits for the timer's next
             // tick (up to 1 ms): only sleep when there is something to wait for.
             if due > Instant::now() {
-                sleep_until(due).await;
+                tokio::select! {
+                    biased;
+                    _ = cut_off(&mut cut) => {
+                        end = UserEnd::Cut;
+                        break 'journey;
+                    }
+                    _ = sleep_until(due) => {}
+                }
             }
-            rec.sent(cfg.second(due), si);
+            let written = Instant::now();
+            rec.sent(
+                cfg.second(due),
+                si,
+                written.saturating_duration_since(due).as_micros() as u64,
+            );
             path.clear();
             body.clear();
             {
@@ -100,7 +126,7 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
 
             let mut attempts = 0u32;
             let mut failures = 0u32;
-            let result = loop {
+            let result: Result<conn::Answer, NoAnswer> = loop {
                 attempts += 1;
                 let mut b = Request::builder()
                     .method(step.method.clone())
@@ -112,36 +138,54 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 if let Some(k) = &key {
                     b = b.header("idempotency-key", k.as_str());
                 }
-                let Ok(req) = b.body(Full::new(body_bytes.clone())) else {
-                    // A captured value made the URI invalid: no request can be made.
-                    failures += 1;
-                    break Err(Class::Refused);
+                let req = match b.body(Full::new(body_bytes.clone())) {
+                    Ok(req) => req,
+                    // A captured value made the URI invalid: loadgen cannot make the
+                    // request, and no retry will change that.
+                    Err(e) => {
+                        failures += 1;
+                        break Err(NoAnswer {
+                            class: Class::GeneratorError,
+                            why: Some(format!("request for step `{}`: {e}", step.name)),
+                        });
+                    }
                 };
                 let deadline = Instant::now() + cfg.timeout;
-                match conn::attempt(
+                let attempt = conn::attempt(
                     &cfg.endpoint,
                     user,
                     &mut conn,
                     req,
                     deadline,
                     timer.as_mut(),
-                )
-                .await
-                {
+                );
+                let outcome = tokio::select! {
+                    biased;
+                    _ = cut_off(&mut cut) => Err(NoAnswer::from(Class::Cut)),
+                    r = attempt => r,
+                };
+                match outcome {
                     Ok(answer) => break Ok(answer),
-                    Err(class) => {
+                    Err(no) if no.class == Class::Cut => break Err(no),
+                    Err(no) => {
                         failures += 1;
+                        if let Some(why) = &no.why {
+                            rec.generator_fault(why);
+                        }
                         if step.retryable && attempts <= cfg.retry_count {
                             let factor = 1u32 << (attempts - 1).min(10);
-                            sleep(cfg.retry_backoff.saturating_mul(factor)).await;
-                            continue;
+                            tokio::select! {
+                                biased;
+                                _ = cut_off(&mut cut) => break Err(Class::Cut.into()),
+                                _ = sleep(cfg.retry_backoff.saturating_mul(factor)) => continue,
+                            }
                         }
-                        break Err(class);
+                        break Err(no);
                     }
                 }
             };
-            let end = Instant::now();
-            let latency_us = end.saturating_duration_since(due).as_micros() as u64;
+            let finished_at = Instant::now();
+            let latency_us = finished_at.saturating_duration_since(due).as_micros() as u64;
             let (class, go_on, worker) = match &result {
                 Ok(a) => {
                     let status = a.status.as_u16();
@@ -156,10 +200,19 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                         Some((a.worker_pid, version)),
                     )
                 }
-                Err(class) => (*class, false, None),
+                Err(no) => {
+                    if let (Class::GeneratorError, Some(why)) = (no.class, &no.why) {
+                        rec.generator_fault(why);
+                    }
+                    (no.class, false, None)
+                }
             };
+            if class == Class::Cut {
+                // The attempt cut off in flight failed too, as far as anyone knows.
+                failures += 1;
+            }
             rec.finished(&Finished {
-                second: cfg.second(end),
+                second: cfg.second(finished_at),
                 step: si,
                 class,
                 attempts,
@@ -167,6 +220,10 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 latency_us,
                 worker,
             });
+            if class == Class::Cut {
+                end = UserEnd::Cut;
+                break 'journey;
+            }
             let mut captured = true;
             // Only a 2xx carries what a step captures: an expected 409 (out of stock)
             // lets the user walk on, with nothing new to remember.
@@ -190,7 +247,7 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 }
             }
             if !go_on || !captured {
-                walked_all = false;
+                end = UserEnd::Aborted;
                 break 'journey;
             }
             let think = if step.think.max > step.think.min {
@@ -201,8 +258,8 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
             } else {
                 step.think.min
             };
-            next_due = end + think;
+            next_due = finished_at + think;
         }
     }
-    rec.user_finished(walked_all);
+    rec.user_finished(end);
 }

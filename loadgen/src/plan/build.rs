@@ -189,6 +189,18 @@ fn load(l: &Load, threads: Option<usize>) -> Result<LoadPlan, Problem> {
     if l.max_duration.0.is_zero() {
         return bad("load.max_duration", "must be above zero");
     }
+    if l.late_after.0.is_zero() {
+        return bad("load.late_after", "must be above zero");
+    }
+    if !(0.0..=1.0).contains(&l.late_budget) {
+        return bad(
+            "load.late_budget",
+            format!(
+                "{} is not a share between 0 and 1 (0.01 = 1%)",
+                l.late_budget
+            ),
+        );
+    }
     check_arrival(&l.arrival)?;
     let schedule = Profile::from_scenario(&l.arrival).schedule(l.users);
     let last_arrival = schedule.last().copied().unwrap_or_default();
@@ -216,6 +228,8 @@ fn load(l: &Load, threads: Option<usize>) -> Result<LoadPlan, Problem> {
         users_per_process: l.users_per_process,
         source_addresses: l.source_addresses,
         threads,
+        late_after: l.late_after.0,
+        late_budget: l.late_budget,
     })
 }
 

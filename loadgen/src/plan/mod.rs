@@ -112,6 +112,10 @@ pub struct LoadPlan {
     pub source_addresses: u8,
     /// Runtime threads that run users in each loadgen process.
     pub threads: usize,
+    /// A request written later than this after it was due is the generator's lateness.
+    pub late_after: Duration,
+    /// The share of requests that may be late before the run fails as generator-bound.
+    pub late_budget: f64,
 }
 
 impl LoadPlan {

@@ -164,6 +164,13 @@ pub enum ThresholdError {
 /// Where evaluated values come from. `None` means the run did not measure it.
 pub trait Metrics {
     fn value(&self, mode: &str, step: Option<&str>, metric: Metric) -> Option<f64>;
+
+    /// Why `mode` was not fully measured (requests cut off in flight, users never
+    /// started), if it was not: then no count of failures can pass, since the
+    /// requests nobody saw end might have failed too.
+    fn incomplete(&self, _mode: &str) -> Option<String> {
+        None
+    }
 }
 
 /// One row of the verdict table.
@@ -174,15 +181,21 @@ pub struct Verdict {
     pub actual: Option<f64>,
     pub unit: &'static str,
     pub pass: bool,
+    /// Why the value cannot pass whatever it is (the mode was not fully measured).
+    pub incomplete: Option<String>,
 }
 
 impl Verdict {
     /// The actual value as the table shows it.
     pub fn actual_text(&self) -> String {
-        match self.actual {
+        let value = match self.actual {
             None => "not measured".to_string(),
             Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}{}", self.unit),
             Some(v) => format!("{v:.3}{}", self.unit),
+        };
+        match &self.incomplete {
+            Some(why) => format!("{value} ({why})"),
+            None => value,
         }
     }
 }
@@ -285,8 +298,13 @@ impl Threshold {
                         _ => None,
                     };
                 }
-                // Something unmeasured never passes a gate.
-                let pass = actual.is_some_and(|v| self.op.holds(v, self.limit));
+                // Something unmeasured never passes a gate, nor does a count of failures
+                // in a mode whose cut-off left requests nobody saw end.
+                let incomplete = matches!(self.metric, Metric::Dropped | Metric::Failed)
+                    .then(|| metrics.incomplete(mode))
+                    .flatten();
+                let pass =
+                    incomplete.is_none() && actual.is_some_and(|v| self.op.holds(v, self.limit));
                 let threshold = match &self.mode {
                     Some(_) => self.text.clone(),
                     None => format!("{mode}.{}", self.text),
@@ -302,6 +320,7 @@ impl Threshold {
                     actual,
                     unit,
                     pass,
+                    incomplete,
                 }
             })
             .collect()

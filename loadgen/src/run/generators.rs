@@ -46,6 +46,11 @@ impl Generators {
     ) -> Result<Started, String> {
         let processes = plan.load.processes();
         let threads = plan.load.threads;
+        crate::limits::check_ports(
+            plan.load.users,
+            server.addr.ip(),
+            plan.load.source_addresses,
+        )?;
         // Shard processes need a moment to start and build their plans.
         let lead = if processes > 1 {
             Duration::from_millis(1500)

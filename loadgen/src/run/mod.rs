@@ -5,6 +5,7 @@
 //! the folder and reports `interrupted`. Decides nothing about exit codes: the binary
 //! maps the result.
 
+mod accounting;
 mod generators;
 mod mode;
 pub mod progress;
@@ -48,6 +49,9 @@ pub enum RunError {
     Generator { mode: String, message: String },
     #[error("mode {mode}: chaos: {source}")]
     Chaos { mode: String, source: ChaosError },
+    /// loadgen's own limits cannot hold the planned users: checked before any load.
+    #[error("{0}")]
+    Limits(String),
 }
 
 /// What a finished (or interrupted) run measured and decided.
@@ -61,8 +65,9 @@ pub struct RunResult {
     pub aborted_by: Option<String>,
     /// Why the report pages could not be rendered (the CSV files are written).
     pub report_error: Option<ReportError>,
-    /// What the harness failed to do, so the run did not test what the scenario asked
-    /// (a chaos action that could not be applied): the run cannot pass.
+    /// Why the figures are not the server's alone (the generator's own faults or
+    /// lateness, a broken conservation, chaos that could not be applied): the run
+    /// cannot pass.
     pub harness_failures: Vec<String>,
 }
 
@@ -71,8 +76,9 @@ struct ModeEnd {
     outcome: ModeOutcome,
     aborted_by: Option<String>,
     interrupted: bool,
-    /// Chaos actions the scenario asked for that could not be applied.
-    chaos_unapplied: Vec<String>,
+    /// Why the mode's figures are not the server's alone (the generator's faults, a
+    /// broken conservation, chaos that could not be applied).
+    failures: Vec<String>,
 }
 
 pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
@@ -88,7 +94,9 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
     };
     std::fs::create_dir_all(&dir).map_err(folder_err)?;
     std::fs::write(dir.join("scenario.toml"), &plan.source).map_err(folder_err)?;
-    crate::limits::raise_nofile();
+    // Before anything starts: can one loadgen process hold its share of the users?
+    let per_process = plan.load.users.div_ceil(u64::from(plan.load.processes()));
+    crate::limits::check_files(per_process).map_err(RunError::Limits)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -122,9 +130,9 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
         };
         harness_failures.extend(
             ended
-                .chaos_unapplied
+                .failures
                 .into_iter()
-                .map(|what| format!("mode {}: chaos could not be applied: {what}", mode.name)),
+                .map(|what| format!("mode {}: {what}", mode.name)),
         );
         done.push(ended.outcome);
         write(&dir, &done, &events)?;

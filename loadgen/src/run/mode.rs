@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::accounting::{self, Generated};
 use super::generators::{Generators, Started};
 use super::progress::Progress;
 use super::{ModeEnd, RunError, RunOptions};
@@ -93,12 +94,7 @@ pub(super) async fn run_mode(
     } = load;
     data.flush();
     progress.finish();
-    let failed = generators.wait().await;
-    if failed > 0 && !stopping {
-        return Err(generator_err(format!(
-            "{failed} loadgen shard process(es) failed"
-        )));
-    }
+    let shards_failed = generators.wait().await;
     let (cpu1, rss) = limits::self_usage();
     // The parent's own cost counts too: it merges and, in-process, generates.
     data.fin.cpu_s += cpu1 - cpu0;
@@ -113,6 +109,18 @@ pub(super) async fn run_mode(
         mode: mode.name.clone(),
         source,
     })?;
+    let generated = Generated {
+        data: &data,
+        sources,
+        shards_failed,
+    };
+    let mut failures = accounting::check(&generated, &plan.load);
+    failures.extend(
+        chaos_report
+            .unapplied
+            .into_iter()
+            .map(|what| format!("chaos could not be applied: {what}")),
+    );
     let interrupted = stopping && aborted_by.is_none();
     let invariants = match (&plan.invariants, interrupted) {
         (Some(paths), false) => {
@@ -133,7 +141,7 @@ pub(super) async fn run_mode(
         },
         aborted_by,
         interrupted,
-        chaos_unapplied: chaos_report.unapplied,
+        failures,
     })
 }
 

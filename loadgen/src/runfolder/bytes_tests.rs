@@ -4,7 +4,8 @@
 //! event details that need CSV quoting) is written through `runfolder::write_run` and
 //! `write_thresholds`, and every file must equal `tests/fixtures/run-written/`. Those
 //! files were written by the hand-built writer that the typed rows replaced, so this
-//! test holds the format (headers, column order, number formatting, empty cells) still.
+//! test holds the format (headers, column order, number formatting, empty cells) still;
+//! a change on purpose is re-blessed with `STAMPEDE_BLESS=1` and shows in the diff.
 
 use std::fs;
 use std::path::Path;
@@ -73,6 +74,8 @@ fn second(second: u32, n: u64, latency_us: u64) -> Message {
         ],
         active_users: 40 + u64::from(second),
         open_connections: 38 + u64::from(second),
+        send_lateness: hist((0..n * 3).map(|i| 200 + i * 7_919)),
+        generator_late: n / 3,
     })
 }
 
@@ -83,10 +86,14 @@ fn finished(duration_s: f64, step_latencies_us: [u64; 2]) -> Message {
             .map(|base| hist((0..500).map(|i| base + i * i * 7)))
             .collect(),
         lateness: hist((0..300).map(|i| 20 + i * 11)),
+        send_lateness: hist((0..900).map(|i| 30 + i * 97)),
+        generator_late: 12,
         users_planned: 300,
         users_started: 299,
-        users_completed: 290,
+        users_completed: 288,
         users_aborted: 9,
+        users_cut: 2,
+        users_never_started: 1,
         cpu_s: 1.234_567,
         peak_rss_kb: 20_480,
         duration_s,
@@ -202,18 +209,21 @@ fn verdicts() -> Vec<Verdict> {
             actual: Some(0.0),
             unit: "",
             pass: true,
+            incomplete: None,
         },
         Verdict {
             threshold: "cluster.p99 < 1s".into(),
             actual: Some(1_260.456_7),
             unit: "ms",
             pass: false,
+            incomplete: None,
         },
         Verdict {
             threshold: "single.server_cpu < 2".into(),
             actual: None,
             unit: "",
             pass: false,
+            incomplete: None,
         },
     ]
 }
@@ -241,6 +251,11 @@ fn written_files_match_the_format_byte_for_byte() {
     assert_eq!(written, want, "the run folder holds exactly these files");
     for name in FILES {
         let got = fs::read_to_string(dir.path().join(name)).expect("read written file");
+        // A change of format on purpose: `STAMPEDE_BLESS=1 cargo test` rewrites the
+        // expected files, and the diff shows in review.
+        if std::env::var_os("STAMPEDE_BLESS").is_some() {
+            fs::write(expected.join(name), &got).expect("bless expected file");
+        }
         let want = fs::read_to_string(expected.join(name))
             .unwrap_or_else(|e| panic!("read expected {name}: {e}"));
         assert!(

@@ -26,6 +26,11 @@ impl Metrics for RunMetrics<'_> {
         let invariants = m.invariants.as_ref().and_then(|r| r.as_ref().ok());
         mode_value(&m.measured, invariants, step, metric, self.events)
     }
+
+    fn incomplete(&self, mode: &str) -> Option<String> {
+        let m = self.modes.iter().find(|m| m.mode() == mode)?;
+        cut_off(&m.measured).map(|why| format!("not fully measured: {why}"))
+    }
 }
 
 /// One metric of one mode (and step); `None` when the run did not measure it.
@@ -77,6 +82,20 @@ pub fn mode_value(
                 .filter_map(|e| e.detail.parse::<f64>().ok())
                 .sum(),
         ),
+    }
+}
+
+/// What a cut-off left unmeasured in a mode: requests in flight, users never started.
+pub fn cut_off(data: &Timeline) -> Option<String> {
+    let cut = data.total().class(Class::Cut);
+    let never = data.fin.users_never_started;
+    match (cut, never) {
+        (0, 0) => None,
+        (cut, 0) => Some(format!("{cut} requests cut off in flight")),
+        (0, never) => Some(format!("{never} users never started")),
+        (cut, never) => Some(format!(
+            "{cut} requests cut off in flight, {never} users never started"
+        )),
     }
 }
 

@@ -336,6 +336,9 @@ name = "test"
 url = "{url}"
 
 [load]
+# A functional test on a busy machine (debug build, tests in parallel): the
+# generator-lateness check has a test of its own.
+late_after = "1s"
 {load}
 
 {journey}

@@ -154,6 +154,14 @@ pub struct Load {
     /// 127.0.0.x source addresses to spread loopback connections over.
     #[serde(default = "default_source_addresses")]
     pub source_addresses: u8,
+    /// A request loadgen writes later than this after it was due is late: the
+    /// generator, not the server, set its pace.
+    #[serde(default = "default_late_after")]
+    pub late_after: Dur,
+    /// The share of requests (0..1) that may be late before the run fails as
+    /// generator-bound.
+    #[serde(default = "default_late_budget")]
+    pub late_budget: f64,
 }
 
 /// The arrival profile: either the spike shorthand or explicit stages.
@@ -265,6 +273,12 @@ fn default_users_per_process() -> u64 {
 }
 fn default_source_addresses() -> u8 {
     16
+}
+fn default_late_after() -> Dur {
+    Dur(std::time::Duration::from_millis(50))
+}
+fn default_late_budget() -> f64 {
+    0.01
 }
 fn default_backoff() -> Dur {
     Dur(std::time::Duration::from_millis(100))

@@ -11,7 +11,7 @@ use serde::Deserializer;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::ser::SerializeStruct;
 
-use crate::outcome::{CLASSES, Counts};
+use crate::outcome::{ADDED_CLASSES, CLASSES, Counts};
 
 /// A counter column other than a class: its value from `Counts`, and where a value read
 /// back goes (`None`: derived from the classes, checked rather than stored).
@@ -19,6 +19,8 @@ pub(super) struct Counter {
     column: &'static str,
     value: fn(&Counts) -> u64,
     store: Option<fn(&mut Counts, u64)>,
+    /// Newer than the first format: a folder written before it lacks the column.
+    optional: bool,
 }
 
 /// The counter columns of a file: those before the class columns, those after.
@@ -31,11 +33,18 @@ const REQUESTS: Counter = Counter {
     column: "requests",
     value: Counts::completed,
     store: None,
+    optional: false,
 };
 const SENT: Counter = Counter {
     column: "sent",
     value: |c| c.sent,
     store: Some(|c, v| c.sent = v),
+    optional: false,
+};
+/// summary.csv's `sent`, added with the conservation check.
+const SENT_SINCE_CUT: Counter = Counter {
+    optional: true,
+    ..SENT
 };
 const COMPLETED: Counter = Counter {
     column: "completed",
@@ -45,30 +54,35 @@ const DROPPED: Counter = Counter {
     column: "dropped",
     value: Counts::dropped,
     store: None,
+    optional: false,
 };
 const FAILED: Counter = Counter {
     column: "failed",
     value: Counts::failed,
     store: None,
+    optional: false,
 };
 const ATTEMPTS: Counter = Counter {
     column: "attempts",
     value: |c| c.attempts,
     store: Some(|c, v| c.attempts = v),
+    optional: false,
 };
 const ATTEMPT_FAILURES: Counter = Counter {
     column: "attempt_failures",
     value: |c| c.attempt_failures,
     store: Some(|c, v| c.attempt_failures = v),
+    optional: false,
 };
 const RETRIED: Counter = Counter {
     column: "retried",
     value: |c| c.retried,
     store: Some(|c, v| c.retried = v),
+    optional: false,
 };
 
 pub(super) const SUMMARY: Layout = Layout {
-    before: &[REQUESTS],
+    before: &[SENT_SINCE_CUT, REQUESTS],
     after: &[DROPPED, FAILED, ATTEMPTS, ATTEMPT_FAILURES, RETRIED],
 };
 pub(super) const SECONDS: Layout = Layout {
@@ -139,11 +153,15 @@ impl CountsReader {
     /// agrees with the classes.
     fn finish<E: de::Error>(self, layout: &Layout) -> Result<Counts, E> {
         let seen = |name: &str| self.seen.iter().find(|(n, _)| *n == name).map(|s| s.1);
-        for class in CLASSES {
+        for class in CLASSES.into_iter().filter(|c| !ADDED_CLASSES.contains(c)) {
             seen(class.name()).ok_or_else(|| E::missing_field(class.name()))?;
         }
         for counter in layout.before.iter().chain(layout.after) {
-            let read = seen(counter.column).ok_or_else(|| E::missing_field(counter.column))?;
+            let read = match seen(counter.column) {
+                Some(read) => read,
+                None if counter.optional => continue,
+                None => return Err(E::missing_field(counter.column)),
+            };
             let derived = (counter.value)(&self.counts);
             if counter.store.is_none() && read != derived {
                 return Err(E::custom(format_args!(

@@ -46,6 +46,13 @@ pub struct SecondRow {
     pub open_connections: u64,
     /// Empty when no process watcher ran.
     pub live_workers: Option<u32>,
+    /// How late loadgen wrote the requests first sent in this second (newer columns:
+    /// a folder written before them reads as 0).
+    pub send_lateness_p50_ms: Ms,
+    pub send_lateness_p99_ms: Ms,
+    pub send_lateness_max_ms: Ms,
+    /// Of those, how many were later than the scenario's `late_after`.
+    pub generator_late: u64,
 }
 
 impl Table for SummaryRow {
@@ -75,7 +82,7 @@ impl Serialize for SummaryRow {
 
 impl Serialize for SecondRow {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut row = s.serialize_struct("SecondRow", 8 + SECONDS.columns())?;
+        let mut row = s.serialize_struct("SecondRow", 12 + SECONDS.columns())?;
         row.serialize_field("mode", &self.mode)?;
         row.serialize_field("second", &self.second)?;
         SECONDS.serialize(&mut row, &self.counts)?;
@@ -85,6 +92,10 @@ impl Serialize for SecondRow {
         row.serialize_field("active_users", &self.active_users)?;
         row.serialize_field("open_connections", &self.open_connections)?;
         row.serialize_field("live_workers", &self.live_workers)?;
+        row.serialize_field("send_lateness_p50_ms", &self.send_lateness_p50_ms)?;
+        row.serialize_field("send_lateness_p99_ms", &self.send_lateness_p99_ms)?;
+        row.serialize_field("send_lateness_max_ms", &self.send_lateness_max_ms)?;
+        row.serialize_field("generator_late", &self.generator_late)?;
         row.end()
     }
 }
@@ -129,6 +140,10 @@ impl Columns for SecondRow {
             "active_users" => self.active_users = map.next_value()?,
             "open_connections" => self.open_connections = map.next_value()?,
             "live_workers" => self.live_workers = map.next_value()?,
+            "send_lateness_p50_ms" => self.send_lateness_p50_ms = map.next_value()?,
+            "send_lateness_p99_ms" => self.send_lateness_p99_ms = map.next_value()?,
+            "send_lateness_max_ms" => self.send_lateness_max_ms = map.next_value()?,
+            "generator_late" => self.generator_late = map.next_value()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -163,13 +178,14 @@ mod tests {
     #[test]
     fn class_columns_follow_classes_and_the_documented_header() {
         let summary = format!(
-            "mode,step,requests,{},dropped,failed,attempts,attempt_failures,retried,p50_ms,\
+            "mode,step,sent,requests,{},dropped,failed,attempts,attempt_failures,retried,p50_ms,\
              p90_ms,p99_ms,p999_ms,max_ms,mean_ms,throughput_rps",
             classes()
         );
         let seconds = format!(
             "mode,second,sent,completed,{},dropped,attempt_failures,p50_ms,p99_ms,max_ms,\
-             active_users,open_connections,live_workers",
+             active_users,open_connections,live_workers,send_lateness_p50_ms,\
+             send_lateness_p99_ms,send_lateness_max_ms,generator_late",
             classes()
         );
         assert_eq!(table::header_line::<SummaryRow>(), summary);
@@ -177,8 +193,8 @@ mod tests {
         // reports/README.md's spelling: a new class must change it on purpose.
         assert!(
             summary.starts_with(
-                "mode,step,requests,ok,status_4xx,status_503,status_5xx,refused,closed,timeout,\
-                 dropped,"
+                "mode,step,sent,requests,ok,status_4xx,status_503,status_5xx,refused,closed,timeout,\
+                 cut,generator_error,dropped,"
             ),
             "{summary}"
         );
@@ -244,7 +260,7 @@ mod tests {
     fn a_derived_column_that_disagrees_is_an_error() {
         let text = format!(
             "mode,second,sent,completed,{},dropped,attempt_failures,active_users,open_connections\n\
-             m,0,5,5,1,1,1,1,1,0,0,0,0,1,1\n",
+             m,0,5,5,1,1,1,1,1,0,0,0,0,0,0,1,1\n",
             classes()
         );
         let err = parse::<SecondRow>(&text).expect_err("dropped is 0, not 1");

@@ -28,6 +28,13 @@ pub struct ModeRow {
     pub users_started: u64,
     pub users_completed: u64,
     pub users_aborted: u64,
+    /// Still walking when the run was cut off (newer columns, down to
+    /// `generator_late`: a folder written before them reads as 0).
+    #[serde(default)]
+    pub users_cut: u64,
+    /// Due after the cut-off, so never started.
+    #[serde(default)]
+    pub users_never_started: u64,
     pub loadgen_processes: u32,
     #[serde(serialize_with = "cells::three_decimals")]
     pub loadgen_cpu_s: f64,
@@ -35,6 +42,16 @@ pub struct ModeRow {
     pub start_lateness_p50_ms: Ms,
     pub start_lateness_p99_ms: Ms,
     pub start_lateness_max_ms: Ms,
+    /// How late loadgen wrote each request against the instant it was due.
+    #[serde(default)]
+    pub send_lateness_p50_ms: Ms,
+    #[serde(default)]
+    pub send_lateness_p99_ms: Ms,
+    #[serde(default)]
+    pub send_lateness_max_ms: Ms,
+    /// Requests written later than the scenario's `late_after`.
+    #[serde(default)]
+    pub generator_late: u64,
     /// `None`: no process watcher measured the server.
     #[serde(serialize_with = "cells::three_decimals_or_empty")]
     pub server_cpu_s: Option<f64>,
@@ -157,9 +174,10 @@ mod tests {
         assert_eq!(
             header_line::<ModeRow>(),
             "mode,started_at,duration_s,users_planned,users_started,users_completed,\
-             users_aborted,loadgen_processes,loadgen_cpu_s,loadgen_peak_rss_kb,\
-             start_lateness_p50_ms,start_lateness_p99_ms,start_lateness_max_ms,server_cpu_s,\
-             server_peak_rss_kb,deploy_strategy"
+             users_aborted,users_cut,users_never_started,loadgen_processes,loadgen_cpu_s,\
+             loadgen_peak_rss_kb,start_lateness_p50_ms,start_lateness_p99_ms,\
+             start_lateness_max_ms,send_lateness_p50_ms,send_lateness_p99_ms,\
+             send_lateness_max_ms,generator_late,server_cpu_s,server_peak_rss_kb,deploy_strategy"
         );
         assert_eq!(
             header_line::<WorkerRow>(),

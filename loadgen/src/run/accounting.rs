@@ -1,0 +1,106 @@
+//! The run's own checks that its numbers can be trusted, made on every mode before
+//! any threshold is judged: conservation (every request sent ended in exactly one
+//! class; every planned user completed, aborted, was cut off or never started),
+//! every generator source sent its final report, no user task was lost, loadgen made
+//! every request it meant to (no `generator_error`), and loadgen, not the server, did
+//! not set the pace (requests written late against their schedule stay within the
+//! scenario's budget). Each failure is one sentence that names the limit and what to
+//! do; any failure makes the run exit 3, since its figures describe the generator,
+//! not the server.
+
+use crate::engine::timeline::Timeline;
+use crate::outcome::Class;
+use crate::plan::LoadPlan;
+
+/// What the mode's generators reported, beside the merged timeline.
+pub(super) struct Generated<'a> {
+    pub data: &'a Timeline,
+    /// Snapshot sources (runtime threads of every generator process) expected.
+    pub sources: usize,
+    /// Shard processes that exited with a failure.
+    pub shards_failed: usize,
+}
+
+/// Every way the mode's numbers are not the server's alone; empty when they are.
+pub(super) fn check(g: &Generated<'_>, load: &LoadPlan) -> Vec<String> {
+    let data = g.data;
+    let fin = &data.fin;
+    let mut failures = Vec::new();
+    if g.shards_failed > 0 {
+        failures.push(format!(
+            "{} loadgen shard process(es) failed; their users' requests are missing",
+            g.shards_failed
+        ));
+    }
+    if data.finals_received < g.sources {
+        failures.push(format!(
+            "only {} of {} generator threads sent their final report (one panicked or died): \
+             the counts are incomplete",
+            data.finals_received, g.sources
+        ));
+    }
+    if fin.users_lost > 0 {
+        failures.push(format!(
+            "{} user tasks were lost (panicked, could not start, or did not stop when cut \
+             off){}",
+            fin.users_lost,
+            faults(&fin.generator_faults)
+        ));
+    }
+    for (step, counts) in data.steps.iter().zip(&data.step_counts) {
+        if counts.unaccounted() != 0 {
+            failures.push(format!(
+                "conservation broken in step `{step}`: {} requests sent, {} ended in a class",
+                counts.sent,
+                counts.completed()
+            ));
+        }
+    }
+    let ended = fin.users_completed + fin.users_aborted + fin.users_cut + fin.users_never_started;
+    if data.finals_received >= g.sources && fin.users_lost == 0 && ended != fin.users_planned {
+        failures.push(format!(
+            "conservation broken: {} users planned, but {} completed + {} aborted + {} cut + \
+             {} never started",
+            fin.users_planned,
+            fin.users_completed,
+            fin.users_aborted,
+            fin.users_cut,
+            fin.users_never_started
+        ));
+    }
+    let total = data.total();
+    let generator_errors = total.class(Class::GeneratorError);
+    if generator_errors > 0 {
+        failures.push(format!(
+            "loadgen could not make {generator_errors} requests itself{}: they are counted as \
+             generator_error, not against the server. Raise loadgen's open-file limit \
+             (`ulimit -n`), lower `load.users_per_process`, or add `load.source_addresses`",
+            faults(&fin.generator_faults)
+        ));
+    }
+    let sent = total.sent;
+    if sent > 0 && fin.generator_late as f64 > load.late_budget * sent as f64 {
+        failures.push(format!(
+            "the generator set the pace: {} of {sent} requests ({:.1}%) were written more than \
+             {} ms after they were due (budget {:.1}%; send lateness p99 {:.1} ms, max {:.1} \
+             ms). Give loadgen more CPU (`--threads`, fewer users per process) or the machine \
+             less to do",
+            fin.generator_late,
+            fin.generator_late as f64 * 100.0 / sent as f64,
+            load.late_after.as_millis(),
+            load.late_budget * 100.0,
+            fin.send_lateness.ms_at(0.99),
+            fin.send_lateness.max_ms(),
+        ));
+    }
+    failures
+}
+
+/// `: first fault; second fault` or nothing.
+fn faults(list: &[String]) -> String {
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", list.join("; "))
+    }
+}
