@@ -3,13 +3,12 @@
 //! is also printed on the report page (see [`DEFINITIONS`]), so the page and the code
 //! cannot drift apart silently: change both here.
 
+use super::attribution::{Attribution, attribute};
 use super::data::RunData;
 use crate::observe::events::Kind;
 use crate::outcome::Class;
 use crate::runfolder::{EventKind, EventRow, ModeRow, SecondRow};
 
-/// Seconds after a deploy during which dropped requests count as "dropped on deploy".
-pub const DEPLOY_WINDOW_S: f64 = 10.0;
 /// Width of the moving window for "throughput under the spike".
 pub const SPIKE_WINDOW_S: usize = 5;
 /// How long after a kill a restart is still matched to it.
@@ -18,8 +17,38 @@ pub const RECOVERY_HORIZON_S: f64 = 60.0;
 /// engine may log the exit it measured from with a slightly earlier timestamp).
 const DOWNTIME_SLACK_S: f64 = 0.5;
 /// Start lateness p99 above this means the generator, not the server, may have set
-/// the pace.
+/// the pace (run folders from before send lateness was measured).
 pub const LATENESS_P99_LIMIT_MS: f64 = 100.0;
+/// More requests written late than this share means the generator set the pace (the
+/// default `late_budget`; the run itself applied the scenario's own).
+pub const LATE_SHARE_LIMIT: f64 = 0.01;
+
+/// Whether the generator kept to the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    OnTime,
+    Late,
+    Unknown,
+}
+
+/// The generator's pace in one mode: by its late requests when the folder has them,
+/// else by start lateness.
+pub fn generator_verdict(f: &ModeFacts) -> Pace {
+    let row = &f.row;
+    if row.send_lateness_max_ms.get().is_some_and(|max| max > 0.0) || row.generator_late > 0 {
+        let sent = f.requests.max(1) as f64;
+        return if row.generator_late as f64 > LATE_SHARE_LIMIT * sent {
+            Pace::Late
+        } else {
+            Pace::OnTime
+        };
+    }
+    match row.start_lateness_p99_ms.get() {
+        Some(p99) if p99 > LATENESS_P99_LIMIT_MS => Pace::Late,
+        Some(_) => Pace::OnTime,
+        None => Pace::Unknown,
+    }
+}
 
 /// How each comparison number is computed, as shown on the page.
 pub const DEFINITIONS: &[(&str, &str)] = &[
@@ -29,11 +58,12 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
          duration_s: the average number of cores the server kept busy.",
     ),
     (
-        "Requests dropped on deploy",
-        "the dropped requests (no HTTP answer after retries: refused, closed or timeout) \
-         completing from the second of each deploy event until 10 s after it, or until the \
-         next deploy if sooner, summed over every deploy; 503 and other 5xx answers in the \
-         same windows are shown beside them.",
+        "Requests dropped on deploy, after a kill, after a pause",
+        "each second's dropped requests (no HTTP answer after retries: refused, closed or \
+         timeout) are charged to the latest chaos action (deploy, kill or pause) that began \
+         in that second or up to 10 s before it; seconds that no action preceded are \
+         \"away from any chaos\". The four figures add up to the mode's dropped requests. \
+         503 and other 5xx answers in the same seconds are shown beside them.",
     ),
     (
         "Crash recovery time",
@@ -52,15 +82,6 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
         "as the engine recorded it in modes.csv (`deploy_strategy`).",
     ),
 ];
-
-/// Dropped and 5xx requests in the windows after each deploy.
-#[derive(Debug, Clone, Default)]
-pub struct DeployImpact {
-    pub deploys: usize,
-    pub dropped: u64,
-    pub status_5xx: u64,
-    pub completed: u64,
-}
 
 /// Recovery after the kills of one mode.
 #[derive(Debug, Clone, Default)]
@@ -107,12 +128,16 @@ pub struct Users {
     pub started: u64,
     pub completed: u64,
     pub aborted: u64,
+    pub cut: u64,
+    pub never_started: u64,
 }
 
 impl Users {
-    /// Every planned user started, and every started user either completed or aborted.
+    /// Every planned user completed, aborted, was cut off or never started, and every
+    /// started one is one of the first three.
     pub fn all_accounted(&self) -> bool {
-        self.started == self.planned && self.completed + self.aborted == self.started
+        self.completed + self.aborted + self.cut + self.never_started == self.planned
+            && self.completed + self.aborted + self.cut == self.started
     }
 }
 
@@ -123,7 +148,8 @@ pub struct ModeFacts {
     pub row: ModeRow,
     /// Average server cores busy; `None` when the engine could not measure it.
     pub server_cores: Option<f64>,
-    pub deploy: DeployImpact,
+    /// Dropped requests by the chaos action they followed.
+    pub drops: Attribution,
     pub recovery: Recovery,
     pub spike: Option<Spike>,
     pub users: Users,
@@ -154,7 +180,7 @@ fn mode_facts(run: &RunData, row: &ModeRow) -> ModeFacts {
     ModeFacts {
         mode: mode.to_string(),
         server_cores: row.server_cpu_s.map(|cpu| cpu / duration),
-        deploy: deploy_impact(&seconds, &events),
+        drops: attribute(&seconds, &events),
         recovery: recovery(&events),
         spike: spike(&seconds),
         users: Users {
@@ -162,6 +188,8 @@ fn mode_facts(run: &RunData, row: &ModeRow) -> ModeFacts {
             started: row.users_started,
             completed: row.users_completed,
             aborted: row.users_aborted,
+            cut: row.users_cut,
+            never_started: row.users_never_started,
         },
         loadgen_cores: row.loadgen_cpu_s / duration,
         loadgen_share: row
@@ -174,34 +202,6 @@ fn mode_facts(run: &RunData, row: &ModeRow) -> ModeFacts {
         p99_ms: all.and_then(|a| a.p99_ms.get()),
         row: row.clone(),
     }
-}
-
-fn deploy_impact(seconds: &[&SecondRow], events: &[&EventRow]) -> DeployImpact {
-    let deploys: Vec<f64> = events
-        .iter()
-        .filter(|e| e.kind == EventKind::Known(Kind::Deploy))
-        .map(|e| e.t_s)
-        .collect();
-    let mut impact = DeployImpact {
-        deploys: deploys.len(),
-        ..DeployImpact::default()
-    };
-    for (i, &start) in deploys.iter().enumerate() {
-        let end = deploys.get(i + 1).map_or(start + DEPLOY_WINDOW_S, |next| {
-            next.min(start + DEPLOY_WINDOW_S)
-        });
-        let first = start.floor();
-        for s in seconds
-            .iter()
-            .filter(|s| f64::from(s.second) >= first && f64::from(s.second) < end)
-        {
-            let c = &s.counts;
-            impact.dropped += c.dropped();
-            impact.status_5xx += c.class(Class::Status503) + c.class(Class::Status5xx);
-            impact.completed += c.completed();
-        }
-    }
-    impact
 }
 
 /// Kills are matched in time order, each to one restart that no earlier kill claimed,
@@ -341,21 +341,6 @@ mod tests {
             pid: Some(1),
             detail: detail.into(),
         }
-    }
-
-    #[test]
-    fn deploy_window_stops_at_ten_seconds_and_at_the_next_deploy() {
-        let rows: Vec<SecondRow> = (0..40).map(|s| second(s, 10, 1)).collect();
-        let rows: Vec<&SecondRow> = rows.iter().collect();
-        let deploys = [
-            event(5.4, EventKind::Known(Kind::Deploy), ""),
-            event(9.0, EventKind::Known(Kind::Deploy), ""),
-        ];
-        let events: Vec<&EventRow> = deploys.iter().collect();
-        let impact = deploy_impact(&rows, &events);
-        // first window: seconds 5..=8 (cut by the deploy at 9.0); second: 9..=18.
-        assert_eq!(impact.deploys, 2);
-        assert_eq!(impact.dropped, 4 + 10, "{impact:?}");
     }
 
     #[test]

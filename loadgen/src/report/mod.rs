@@ -8,6 +8,7 @@
 //! and never writes the CSV files. Everything it needs is on disk, so a run directory
 //! copied to another machine renders the same.
 
+mod attribution;
 mod chart;
 pub(crate) mod compare;
 pub(crate) mod data;

@@ -3,12 +3,35 @@
 //! CPU, its lateness against the schedule, every planned user accounted for).
 
 use super::{Block, Cell, Span, Table, Tone, text};
+use crate::report::attribution::{self, Cause};
 use crate::report::compare::{self, ModeFacts};
 use crate::report::fmt;
 use crate::runfolder::Ms;
 
 pub fn count_tone(n: u64) -> Tone {
     if n == 0 { Tone::Good } else { Tone::Bad }
+}
+
+/// Dropped (and 5xx) requests charged to one kind of chaos action.
+fn cause_cell(c: &Cause, what: &str, none: &str) -> Cell {
+    if c.events == 0 {
+        return Cell::text(none).tone(Tone::Muted);
+    }
+    let mut s = format!(
+        "{} dropped, of {} requests completing within {} s of {}",
+        fmt::count(c.dropped),
+        fmt::count(c.completed),
+        attribution::WINDOW_S,
+        if c.events == 1 {
+            format!("the {what}")
+        } else {
+            format!("{} {what}s", c.events)
+        }
+    );
+    if c.status_5xx > 0 {
+        s.push_str(&format!("; {} answered 5xx", fmt::count(c.status_5xx)));
+    }
+    Cell::text(s).tone(count_tone(c.dropped + c.status_5xx))
 }
 
 pub fn comparison(facts: &[ModeFacts]) -> Table {
@@ -31,24 +54,16 @@ pub fn comparison(facts: &[ModeFacts]) -> Table {
             },
         ),
         row("Requests dropped on deploy", &|f| {
-            let d = &f.deploy;
-            if d.deploys == 0 {
-                return Cell::text("no deploy in this run").tone(Tone::Muted);
-            }
-            let mut s = format!(
-                "{} dropped, of {} requests completing within 10 s of {}",
-                fmt::count(d.dropped),
-                fmt::count(d.completed),
-                if d.deploys == 1 {
-                    "the deploy".to_string()
-                } else {
-                    format!("{} deploys", d.deploys)
-                }
-            );
-            if d.status_5xx > 0 {
-                s.push_str(&format!("; {} answered 5xx", fmt::count(d.status_5xx)));
-            }
-            Cell::text(s).tone(count_tone(d.dropped + d.status_5xx))
+            cause_cell(&f.drops.deploy, "deploy", "no deploy in this run")
+        }),
+        row("Requests dropped after a kill", &|f| {
+            cause_cell(&f.drops.kill, "kill", "no kill in this run")
+        }),
+        row("Requests dropped after a pause", &|f| {
+            cause_cell(&f.drops.pause, "pause", "no pause in this run")
+        }),
+        row("Requests dropped away from any chaos", &|f| {
+            Cell::text(fmt::count(f.drops.elsewhere)).tone(count_tone(f.drops.elsewhere))
         }),
         row("Crash recovery time", &|f| {
             let r = &f.recovery;
@@ -122,6 +137,8 @@ pub fn generator(facts: &[ModeFacts]) -> Vec<Block> {
         "processes",
         "peak RSS",
         "start lateness p50 / p99 / max",
+        "send lateness p50 / p99 / max",
+        "late requests",
         "verdict",
     ]
     .into_iter()
@@ -132,12 +149,12 @@ pub fn generator(facts: &[ModeFacts]) -> Vec<Block> {
         .iter()
         .map(|f| {
             let late = f.row.start_lateness_p99_ms;
-            let verdict = match late.get() {
-                Some(p99) if p99 > compare::LATENESS_P99_LIMIT_MS => {
-                    Cell::text("LATE: the generator may have set the pace").tone(Tone::Bad)
+            let verdict = match compare::generator_verdict(f) {
+                compare::Pace::Late => {
+                    Cell::text("LATE: the generator set the pace").tone(Tone::Bad)
                 }
-                Some(_) => Cell::text("kept to the schedule").tone(Tone::Good),
-                None => Cell::text("lateness not measured").tone(Tone::Muted),
+                compare::Pace::OnTime => Cell::text("kept to the schedule").tone(Tone::Good),
+                compare::Pace::Unknown => Cell::text("lateness not measured").tone(Tone::Muted),
             };
             vec![
                 Cell::text(f.mode.clone()),
@@ -158,6 +175,13 @@ pub fn generator(facts: &[ModeFacts]) -> Vec<Block> {
                     opt_ms(late),
                     opt_ms(f.row.start_lateness_max_ms)
                 )),
+                Cell::num(format!(
+                    "{} / {} / {}",
+                    opt_ms(f.row.send_lateness_p50_ms),
+                    opt_ms(f.row.send_lateness_p99_ms),
+                    opt_ms(f.row.send_lateness_max_ms)
+                )),
+                Cell::num(fmt::count(f.row.generator_late)),
                 verdict,
             ]
         })
@@ -182,22 +206,12 @@ pub fn generator(facts: &[ModeFacts]) -> Vec<Block> {
                 ));
             }
             spans.push(text(format!(
-                ": {} planned, {} started = {} completed + {} aborted{}.",
+                ": {} planned = {} completed + {} aborted + {} cut off + {} never started.",
                 fmt::count(u.planned),
-                fmt::count(u.started),
                 fmt::count(u.completed),
                 fmt::count(u.aborted),
-                match (
-                    u.planned.checked_sub(u.started),
-                    (u.completed + u.aborted).checked_sub(u.started)
-                ) {
-                    (Some(0), Some(0)) => String::new(),
-                    _ => format!(
-                        " ({} never started, {} started but neither completed nor aborted)",
-                        fmt::count(u.planned.saturating_sub(u.started)),
-                        fmt::count(u.started.saturating_sub(u.completed + u.aborted))
-                    ),
-                }
+                fmt::count(u.cut),
+                fmt::count(u.never_started),
             )));
             spans
         })
@@ -205,9 +219,14 @@ pub fn generator(facts: &[ModeFacts]) -> Vec<Block> {
     vec![
         Block::Heading(2, "Was the generator the bottleneck?".into()),
         Block::Para(vec![text(format!(
-            "Start lateness is how late users began their journey against the schedule; a p99 \
-             above {} ms means the generator could not keep up and the server was not the only \
-             limit. Users who abort stop at the first step that fails.",
+            "Start lateness is how late users began their journey against the schedule; send \
+             lateness is how late loadgen wrote each request against the instant it was due. \
+             When more than {}% of requests were written late (past the scenario's \
+             `late_after`, 50 ms by default), or, in older run folders, start lateness p99 \
+             is above {} ms, the generator could not keep up and set the pace, and the run \
+             itself exits 3. Users who abort stop at the first step that fails; users cut off \
+             were still walking when the run was cut off.",
+            compare::LATE_SHARE_LIMIT * 100.0,
             compare::LATENESS_P99_LIMIT_MS
         ))]),
         Block::Table(Table { head, rows }),
