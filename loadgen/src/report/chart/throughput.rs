@@ -18,23 +18,27 @@ const SENT: RGBColor = RGBColor(150, 150, 150);
 const COMPLETED: RGBColor = RGBColor(31, 119, 180);
 
 /// Error classes, bottom of the stack first.
-const CLASSES: [(&str, RGBColor); 6] = [
+const CLASSES: [(&str, RGBColor); 8] = [
     ("refused", RGBColor(214, 39, 40)),
     ("closed", RGBColor(255, 127, 14)),
     ("timeout", RGBColor(140, 86, 75)),
+    ("cut", RGBColor(127, 127, 127)),
     ("503", RGBColor(227, 119, 194)),
     ("other 5xx", RGBColor(148, 103, 189)),
     ("other 4xx", RGBColor(188, 189, 34)),
+    ("generator error", RGBColor(23, 190, 207)),
 ];
 
-fn class_counts(r: &SecondRow) -> [u64; 6] {
+fn class_counts(r: &SecondRow) -> [u64; 8] {
     [
         Class::Refused,
         Class::Closed,
         Class::Timeout,
+        Class::Cut,
         Class::Status503,
         Class::Status5xx,
         Class::Status4xx,
+        Class::GeneratorError,
     ]
     .map(|c| r.counts.class(c))
 }
