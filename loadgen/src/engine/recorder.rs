@@ -36,6 +36,8 @@ struct Group {
     users_cut: u64,
     users_lost: u64,
     generator_faults: Vec<String>,
+    /// Server process -> when it first answered `ok`, µs after the mode's start.
+    first_ok: HashMap<u32, u64>,
     versions: Vec<Box<[u8]>>,
     /// Orders and carts the server confirmed, for the invariant checks.
     ledger: Ledger,
@@ -70,6 +72,8 @@ pub struct Finished<'a> {
     pub attempts: u32,
     pub attempt_failures: u32,
     pub latency_us: u64,
+    /// When it finished, microseconds after the mode's start.
+    pub at_us: u64,
     /// `X-Worker-Pid` and `X-Server-Version` of the answer, if one arrived.
     pub worker: Option<(u32, &'a [u8])>,
 }
@@ -112,6 +116,7 @@ impl Recorder {
             users_cut: 0,
             users_lost: 0,
             generator_faults: Vec::new(),
+            first_ok: HashMap::new(),
             versions: Vec::new(),
             ledger: Ledger::default(),
         });
@@ -184,6 +189,10 @@ impl Recorder {
     pub fn finished(&self, f: &Finished<'_>) {
         let mut g = self.group();
         let version = f.worker.map(|(pid, v)| (pid, g.version_index(v)));
+        if let (Class::Ok, Some((pid, _))) = (f.class, f.worker) {
+            let first = g.first_ok.entry(pid).or_insert(f.at_us);
+            *first = (*first).min(f.at_us);
+        }
         g.step_hists[f.step].record(f.latency_us);
         let b = g.bucket(f.second);
         b.steps[f.step].finish(f.class, f.attempts, f.attempt_failures);
@@ -273,6 +282,7 @@ impl Recorder {
             f.users_lost += g.users_lost;
             f.users_never_started = users_planned.saturating_sub(g.users_started);
             f.generator_faults = std::mem::take(&mut g.generator_faults);
+            f.first_ok = g.first_ok.drain().collect();
             // The run is over: hand the ledger on instead of copying every id.
             f.ledger.merge(std::mem::take(&mut g.ledger));
         }
@@ -296,6 +306,7 @@ mod tests {
                 attempts: 1,
                 attempt_failures: 0,
                 latency_us: 1000 * (user + 1),
+                at_us: 1000 * user,
                 worker: Some((7, b"v1")),
             };
             r.finished(&f);

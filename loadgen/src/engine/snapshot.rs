@@ -166,6 +166,10 @@ pub struct FinalSnapshot {
     /// The generator's own faults, distinct, as the OS or loadgen said them.
     #[serde(default)]
     pub generator_faults: Vec<String>,
+    /// (server process, µs after the mode's start) of the first `ok` answer from each
+    /// process: when a restarted or replacement process began serving, as clients see it.
+    #[serde(default)]
+    pub first_ok: Vec<(u32, u64)>,
     pub cpu_s: f64,
     pub peak_rss_kb: u64,
     pub duration_s: f64,

@@ -122,6 +122,12 @@ impl Timeline {
         self.fin.users_cut += f.users_cut;
         self.fin.users_never_started += f.users_never_started;
         self.fin.users_lost += f.users_lost;
+        for (pid, at) in f.first_ok {
+            match self.fin.first_ok.iter_mut().find(|(p, _)| *p == pid) {
+                Some((_, first)) => *first = (*first).min(at),
+                None => self.fin.first_ok.push((pid, at)),
+            }
+        }
         for fault in f.generator_faults {
             if !self.fin.generator_faults.contains(&fault) {
                 self.fin.generator_faults.push(fault);

@@ -218,6 +218,7 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 attempts,
                 attempt_failures: failures,
                 latency_us,
+                at_us: finished_at.saturating_duration_since(cfg.t0).as_micros() as u64,
                 worker,
             });
             if class == Class::Cut {

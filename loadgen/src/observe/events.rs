@@ -26,9 +26,11 @@ pub enum Kind {
     ChaosSkipped,
     /// The master (or single process) of a target loadgen did not start went away.
     MasterExited,
+    /// The first `ok` answer clients got from a server process.
+    FirstOk,
 }
 
-const ALL_KINDS: [Kind; 10] = [
+const ALL_KINDS: [Kind; 11] = [
     Kind::Deploy,
     Kind::Kill,
     Kind::Pause,
@@ -39,6 +41,7 @@ const ALL_KINDS: [Kind; 10] = [
     Kind::Downtime,
     Kind::ChaosSkipped,
     Kind::MasterExited,
+    Kind::FirstOk,
 ];
 
 impl Kind {
@@ -54,6 +57,7 @@ impl Kind {
             Kind::Downtime => "downtime",
             Kind::ChaosSkipped => "chaos-skipped",
             Kind::MasterExited => "master-exited",
+            Kind::FirstOk => "first-ok",
         }
     }
 
@@ -112,6 +116,25 @@ impl EventSink {
         let mut events = log.snapshot();
         attribute_exits(&mut events);
         self.events.extend(events);
+    }
+
+    /// Logs when clients first got an `ok` answer from each server process of `mode`
+    /// (pid 0, a server that does not name its processes, is left out), keeping the
+    /// mode's rows in time order.
+    pub fn first_answers(&mut self, mode: &str, first_ok: &[(u32, u64)]) {
+        for &(pid, at_us) in first_ok.iter().filter(|(pid, _)| *pid != 0) {
+            self.push(
+                Duration::from_micros(at_us),
+                mode,
+                Kind::FirstOk,
+                pid,
+                "first ok answer from this process",
+            );
+        }
+        let first = self.events.iter().position(|e| e.mode == mode);
+        if let Some(first) = first {
+            self.events[first..].sort_by_key(|e| e.t);
+        }
     }
 
     pub fn of_mode<'a>(&'a self, mode: &'a str) -> impl Iterator<Item = &'a Event> + 'a {

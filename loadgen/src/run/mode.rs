@@ -105,6 +105,7 @@ pub(super) async fn run_mode(
         cost
     });
     sink.extend(&events);
+    sink.first_answers(&mode.name, &data.fin.first_ok);
     let chaos_report = chaos_result.map_err(|source| RunError::Chaos {
         mode: mode.name.clone(),
         source,

@@ -121,6 +121,21 @@ pub fn comparison(facts: &[ModeFacts]) -> Table {
             ))
             .tone(count_tone(f.dropped))
         }),
+        row("Shoppers who failed", &|f| {
+            let u = f.users;
+            let failed = u.aborted + u.cut;
+            let share = if u.planned > 0 {
+                format!(" ({})", fmt::percent(failed as f64 / u.planned as f64))
+            } else {
+                String::new()
+            };
+            Cell::text(format!(
+                "{} of {}{share} stopped before the end of their journey",
+                fmt::count(failed),
+                fmt::count(u.planned)
+            ))
+            .tone(count_tone(failed))
+        }),
         row("p99 latency, whole run", &|f| match f.p99_ms {
             Some(p99) => Cell::text(fmt::ms(p99)),
             None => Cell::text("no request completed").tone(Tone::Muted),
