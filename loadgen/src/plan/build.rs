@@ -12,7 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::arrivals::Profile;
-use super::chaos::{ChaosRule, When, rule_from};
+use super::chaos::{ActionKind, ChaosRule, Release, When, rule_from};
 use super::journey::{Journey, safe_char};
 use super::scenario::{Arrival, Invariants, Load, Mode, Scenario, WorkerSetName};
 use super::threshold::Threshold;
@@ -72,6 +72,7 @@ pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result
             let rule =
                 rule_from(c, &mode_names).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
             within_load(&rule, length, &load).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
+            releases_fit(&rule, &modes).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
             Ok(rule)
         })
         .collect::<Result<Vec<_>, Problem>>()?;
@@ -147,6 +148,12 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
                 "the command must use the `{port}` placeholder",
             );
         }
+        (Some(_), true) if m.version.is_some() || m.start_link.is_some() => {
+            return bad(
+                &key("version"),
+                "`version` and `start_link` are for a server loadgen starts, not a `url`",
+            );
+        }
         (Some(url), true) => Launch::External {
             url: url.clone(),
             pidfile: m.pidfile.as_deref().map(expand_home),
@@ -156,6 +163,19 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
             host: m.host.clone(),
         },
     };
+    let uses = |p: &str| m.command.iter().any(|a| a.contains(p));
+    if uses("{start}") && m.start_link.is_none() {
+        return bad(
+            &key("start_link"),
+            "the command uses `{start}`: say what it points at first, e.g. start_link = \"{bin_dir}/shop-server\"",
+        );
+    }
+    if uses("{version_file}") && m.version.is_none() {
+        return bad(
+            &key("version"),
+            "the command uses `{version_file}`: give the first version, e.g. version = \"v1\"",
+        );
+    }
     Ok(ModePlan {
         name: m.name.clone(),
         // Nobody can restart a server the harness did not start.
@@ -167,6 +187,10 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
             WorkerSetName::Itself => WorkerSet::Itself,
         },
         restart_delay: m.restart_delay.0,
+        release: Release {
+            version: m.version.clone(),
+            start_link: m.start_link.clone(),
+        },
     })
 }
 
@@ -335,4 +359,45 @@ fn expand_home(path: &str) -> PathBuf {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(path),
     }
+}
+
+/// A deploy that writes a version or moves the start link needs a mode that uses the
+/// matching placeholder, or it would change nothing.
+fn releases_fit(rule: &ChaosRule, modes: &[ModePlan]) -> Result<(), Problem> {
+    let ActionKind::Deploy { release, .. } = &rule.kind else {
+        return Ok(());
+    };
+    let applies = |m: &&ModePlan| rule.modes.is_empty() || rule.modes.contains(&m.name);
+    for m in modes.iter().filter(applies) {
+        let argv = match &m.launch {
+            Launch::Command { argv, .. } => argv,
+            Launch::External { .. } if release.is_empty() => continue,
+            Launch::External { .. } => {
+                return bad(
+                    "version",
+                    format!("mode `{}` is a server loadgen did not start", m.name),
+                );
+            }
+        };
+        let uses = |p: &str| argv.iter().any(|a| a.contains(p));
+        if release.version.is_some() && !uses("{version_file}") {
+            return bad(
+                "version",
+                format!(
+                    "mode `{}`'s command does not use `{{version_file}}`, so a new version would not reach it",
+                    m.name
+                ),
+            );
+        }
+        if release.start_link.is_some() && !uses("{start}") {
+            return bad(
+                "start_link",
+                format!(
+                    "mode `{}`'s command does not start `{{start}}`, so moving the link would not reach it",
+                    m.name
+                ),
+            );
+        }
+    }
+    Ok(())
 }

@@ -82,6 +82,8 @@ pub struct ModePlan {
     /// Play the naive supervisor (only for a server loadgen starts).
     pub supervise: bool,
     pub restart_delay: Duration,
+    /// The release the mode starts with (its `{start}` link and `{version_file}`).
+    pub release: chaos::Release,
 }
 
 /// Where a mode's server comes from.

@@ -17,6 +17,7 @@ use tokio::time::{Instant, sleep, timeout};
 
 mod pidfile;
 mod process;
+mod release;
 
 use process::{probe, spawn};
 
@@ -86,6 +87,8 @@ pub struct Server {
     /// The readiness check last waited for (path, limit): a restart waits for it too.
     ready: Option<(String, Duration)>,
     db_dir: Option<PathBuf>,
+    /// The start link and version file of a server loadgen started.
+    release: Option<release::Files>,
     log: PathBuf,
 }
 
@@ -164,10 +167,19 @@ impl Server {
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("."));
+        let release = release::Files::new(&db_dir, &bin_dir);
+        release
+            .install(&mode.release)
+            .map_err(|source| TargetError::Io {
+                what: format!("mode {}: its release files", mode.name),
+                source,
+            })?;
         let fill = |a: &str| {
             a.replace("{port}", &port.to_string())
                 .replace("{db}", &db.display().to_string())
                 .replace("{bin_dir}", &bin_dir.display().to_string())
+                .replace("{start}", &release.start.display().to_string())
+                .replace("{version_file}", &release.version.display().to_string())
         };
         let argv: Vec<String> = command.iter().map(|a| fill(a)).collect();
         let child = spawn(&mode.name, &argv, &log, false)?;
@@ -191,6 +203,7 @@ impl Server {
             supervise: mode.supervise,
             ready: None,
             db_dir: Some(db_dir),
+            release: Some(release),
             log,
         })
     }
@@ -238,6 +251,7 @@ impl Server {
             pid: None,
             pidfile: pidfile.map(Path::to_path_buf),
             db_dir: None,
+            release: None,
             log,
         })
     }

@@ -7,6 +7,7 @@ use super::{Server, TargetError};
 use crate::observe::chaos::{ChaosError, ServerControl};
 use crate::observe::procs;
 use crate::observe::watcher::WorkerSet;
+use crate::plan::chaos::Release;
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::Request;
@@ -60,6 +61,15 @@ pub(super) fn spawn(
 }
 
 impl ServerControl for Server {
+    fn install(&mut self, release: &Release) -> Result<String, String> {
+        match &self.release {
+            Some(files) => files
+                .install(release)
+                .map_err(|e| format!("installing the release failed: {e}")),
+            None => Err("the harness did not start this server: nothing to install".into()),
+        }
+    }
+
     fn root_pid(&self) -> Result<i32, String> {
         if let Some(path) = &self.pidfile {
             return super::pidfile::resolve(path);

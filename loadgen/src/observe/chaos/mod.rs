@@ -18,7 +18,7 @@ use rand::{RngExt, SeedableRng};
 use crate::observe::events::{EventLog, Kind};
 use crate::observe::procs;
 use crate::observe::watcher::{Watcher, WorkerSet};
-use crate::plan::chaos::{ActionKind, PlannedAction};
+use crate::plan::chaos::{ActionKind, PlannedAction, Release};
 
 /// The server as chaos sees it.
 pub trait ServerControl: Send {
@@ -40,6 +40,10 @@ pub trait ServerControl: Send {
     /// Starts the root again with the same command, port and database, and returns its
     /// PID once it answers its readiness check.
     fn restart(&mut self) -> impl Future<Output = Result<i32, ChaosError>> + Send;
+
+    /// Puts a deploy's release in place (the version file, the start link) before the
+    /// deploy signal; says what it did, or why it could not.
+    fn install(&mut self, release: &Release) -> Result<String, String>;
 }
 
 /// Settings of one chaos run.
@@ -86,7 +90,7 @@ impl ChaosRun<'_> {
             .timetable
             .iter()
             .enumerate()
-            .map(|(i, a)| ((a.at, i), Step::Act(*a)))
+            .map(|(i, a)| ((a.at, i), Step::Act(a.clone())))
             .collect();
         let mut seq = self.timetable.len();
         let mut paused: Vec<i32> = Vec::new();
@@ -112,17 +116,31 @@ impl ChaosRun<'_> {
                 }
                 Step::Act(action) => action,
             };
-            // The process the action goes to, then whether the signal reached it.
-            let target = match action.kind {
+            // The process the action goes to (a deploy first installs its release),
+            // then whether the signal reached it.
+            let mut installed = String::new();
+            let target = match &action.kind {
+                ActionKind::Deploy { release, .. } if !release.is_empty() => server
+                    .root_pid()
+                    .and_then(|pid| server.install(release).map(|what| (pid, what)))
+                    .map(|(pid, what)| {
+                        installed = what;
+                        pid
+                    }),
                 ActionKind::Deploy { .. } => server.root_pid(),
                 ActionKind::Kill { .. } | ActionKind::Pause { .. } => {
                     self.pick_worker(server, &mut rng)
                 }
             };
             let sent = target.and_then(|pid| {
-                let (kind, signal, detail) = match action.kind {
-                    ActionKind::Deploy { signal } => (Kind::Deploy, signal, signal.to_string()),
-                    ActionKind::Kill { signal } => (Kind::Kill, signal, signal.to_string()),
+                let (kind, signal, detail) = match &action.kind {
+                    ActionKind::Deploy { signal, .. } if installed.is_empty() => {
+                        (Kind::Deploy, *signal, signal.to_string())
+                    }
+                    ActionKind::Deploy { signal, .. } => {
+                        (Kind::Deploy, *signal, format!("{signal}, {installed}"))
+                    }
+                    ActionKind::Kill { signal } => (Kind::Kill, *signal, signal.to_string()),
                     ActionKind::Pause { duration } => (
                         Kind::Pause,
                         Signal::SIGSTOP,
@@ -131,7 +149,7 @@ impl ChaosRun<'_> {
                 };
                 self.send(kind, pid, signal, &detail).map(|()| pid)
             });
-            let outcome = match (sent, action.kind) {
+            let outcome = match (sent, &action.kind) {
                 (Err(reason), _) => {
                     self.skipped(&action, &reason, &mut report);
                     Ok(())
@@ -139,7 +157,7 @@ impl ChaosRun<'_> {
                 (Ok(pid), ActionKind::Pause { duration }) => {
                     paused.push(pid);
                     seq += 1;
-                    queue.insert((start.elapsed() + duration, seq), Step::Resume(pid));
+                    queue.insert((start.elapsed() + *duration, seq), Step::Resume(pid));
                     Ok(())
                 }
                 (Ok(_), _) if server.supervised() => self.supervise_restart(server).await,

@@ -62,6 +62,9 @@ impl ServerControl for Proc {
     fn worker_set(&self) -> WorkerSet {
         self.set
     }
+    fn install(&mut self, _release: &crate::plan::chaos::Release) -> Result<String, String> {
+        Err("a test process has no release to install".into())
+    }
     fn supervised(&self) -> bool {
         self.supervised
     }
@@ -202,6 +205,7 @@ async fn the_naive_supervisor_restarts_a_single_process_and_logs_the_downtime() 
         at(
             20,
             ActionKind::Deploy {
+                release: Default::default(),
                 signal: Signal::SIGTERM,
             },
         ),

@@ -7,4 +7,4 @@ mod spec;
 mod timetable;
 
 pub use spec::rule_from;
-pub use timetable::{ActionKind, ChaosRule, PlannedAction, When, plan};
+pub use timetable::{ActionKind, ChaosRule, PlannedAction, Release, When, plan};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::timetable::{ActionKind, ChaosRule, When};
+use super::timetable::{ActionKind, ChaosRule, Release, When};
 use crate::plan::scenario::Chaos;
 
 /// Validates one `[[chaos]]` entry of a scenario whose modes are `modes`.
@@ -26,6 +26,10 @@ pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, S
     let kind = match spec.action.as_str() {
         "deploy" => ActionKind::Deploy {
             signal: signal(Signal::SIGTERM)?,
+            release: Release {
+                version: spec.version.clone(),
+                start_link: spec.start_link.clone(),
+            },
         },
         "kill" => ActionKind::Kill {
             signal: signal(Signal::SIGKILL)?,
@@ -51,6 +55,14 @@ pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, S
     };
     if spec.duration.is_some() && !matches!(kind, ActionKind::Pause { .. }) {
         return bad("duration", "only a pause has a `duration`".into());
+    }
+    if !matches!(kind, ActionKind::Deploy { .. }) {
+        if spec.version.is_some() {
+            return bad("version", "only a deploy changes the version".into());
+        }
+        if spec.start_link.is_some() {
+            return bad("start_link", "only a deploy changes the start link".into());
+        }
     }
     // The window of random times: from `from` (default the start) to `until`.
     let window = || -> Result<(Duration, Option<Duration>), (String, String)> {

@@ -11,10 +11,11 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 /// What an action does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionKind {
-    /// Signal the master (or the single process): a deploy.
-    Deploy { signal: Signal },
+    /// Signal the master (or the single process): a deploy, of a new release when
+    /// the rule names one.
+    Deploy { signal: Signal, release: Release },
     /// Signal a random worker (or the single process): a crash.
     Kill { signal: Signal },
     /// SIGSTOP a random worker, SIGCONT it after `duration`: a stalled process.
@@ -28,6 +29,22 @@ impl ActionKind {
             ActionKind::Kill { .. } => "kill",
             ActionKind::Pause { .. } => "pause",
         }
+    }
+}
+
+/// What a deploy changes before it signals a server loadgen started: the version file
+/// the server reads at start (`{version_file}`), and what the start path (`{start}`, a
+/// symlink) points at. Both empty: a restart of the same code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Release {
+    pub version: Option<String>,
+    /// The new target of the start symlink, `{bin_dir}` filled in at run time.
+    pub start_link: Option<String>,
+}
+
+impl Release {
+    pub fn is_empty(&self) -> bool {
+        self.version.is_none() && self.start_link.is_none()
     }
 }
 
@@ -63,7 +80,7 @@ pub struct ChaosRule {
 }
 
 /// One action of the timetable.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlannedAction {
     pub at: Duration,
     pub kind: ActionKind,
@@ -105,7 +122,7 @@ pub fn plan(rules: &[ChaosRule], seed: u64, mode: &str, length: Duration) -> Vec
                 .filter(|at| *at <= length)
                 .map(|at| PlannedAction {
                     at,
-                    kind: rule.kind,
+                    kind: rule.kind.clone(),
                     optional: rule.optional,
                 }),
         );
@@ -181,6 +198,7 @@ mod tests {
         let deploy = ChaosRule {
             kind: ActionKind::Deploy {
                 signal: Signal::SIGTERM,
+                release: Release::default(),
             },
             when: When::At(vec![Duration::from_secs(20), Duration::from_secs(99)]),
             modes: vec!["cluster".into()],

@@ -57,6 +57,12 @@ pub struct Chaos {
     /// fails the run, unless the rule is optional.
     #[serde(default)]
     pub optional: bool,
+    /// Deploy only: the version written to the mode's `{version_file}` before the
+    /// signal.
+    pub version: Option<String>,
+    /// Deploy only: what the mode's `{start}` symlink points at from then on
+    /// (`{bin_dir}` allowed), e.g. a new build or a broken one.
+    pub start_link: Option<String>,
 }
 
 /// `at = "20s"` or `at = ["10s", "30s"]`.
@@ -120,6 +126,12 @@ pub struct Mode {
     /// process `itself` (single). Chaos kills and pauses these.
     #[serde(default)]
     pub workers: WorkerSetName,
+    /// What the `{start}` placeholder (a symlink loadgen makes) points at when the
+    /// mode starts; a deploy may point it elsewhere. `{bin_dir}` allowed.
+    pub start_link: Option<String>,
+    /// The first line of the `{version_file}` placeholder's file when the mode starts;
+    /// a deploy may write another.
+    pub version: Option<String>,
     /// Play the naive supervisor: when the process exits after a deploy or a kill,
     /// start it again (same port and database) after `restart_delay`.
     #[serde(default)]
