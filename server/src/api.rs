@@ -4,7 +4,6 @@
 //! gets `X-Worker-Pid` and `X-Server-Version` here. Connection handling and drain live
 //! in [`crate::http`].
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,8 +17,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::db::Db;
+use crate::faults::{self, AnswerLost, LoseAnswer};
 use crate::pricing;
-use crate::store::{CheckoutPlan, MAX_QUANTITY, Order, StoreError};
+use crate::store::{CheckoutPlan, MAX_QUANTITY, Order, StoreError, listing_query};
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -61,15 +61,20 @@ impl App {
     /// its next answer that the connection ends, instead of finding it closed.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
+        faults::on_drain(&self.db);
     }
 }
 
-/// The hyper service: route, then stamp the worker headers on whatever came out.
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+/// The hyper service: route, then stamp the worker headers on whatever came out. Only
+/// a test-only fault makes it fail (hyper then closes the connection unanswered).
+pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Reply, AnswerLost> {
     let mut reply = match route(&app, req).await {
         Ok(reply) => reply,
         Err(error) => error.into_reply(),
     };
+    if reply.extensions().get::<LoseAnswer>().is_some() {
+        return Err(AnswerLost);
+    }
     let headers = reply.headers_mut();
     headers.insert("x-worker-pid", app.pid_header.clone());
     headers.insert("x-server-version", app.version_header.clone());
@@ -250,6 +255,14 @@ async fn route(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> {
             let audit = app.db.call(|s| s.audit()).await?;
             ok_json(StatusCode::OK, &audit)
         }
+        ["admin", "orders"] => {
+            allow("GET", get)?;
+            let query = req.uri().query().unwrap_or("");
+            let (after, limit) =
+                listing_query(query).map_err(|why| ApiError::new(StatusCode::BAD_REQUEST, why))?;
+            let page = app.db.call(move |s| s.order_page(after, limit)).await?;
+            ok_json(StatusCode::OK, &page)
+        }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no route for {path}"),
@@ -292,16 +305,16 @@ async fn checkout(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> 
         tokio::time::sleep(app.checkout_io).await;
     }
     let (order, was_replayed) = app.db.call(move |s| s.checkout(cart_id, &key)).await?;
+    if faults::loses_answer(&app.db, &order).await {
+        return Ok(faults::lost_answer());
+    }
     confirmation(&order, was_replayed)
 }
 
+/// The confirmation is the whole order (as `GET /orders/{id}` shows it), so the
+/// shopper is told its key, cart, total and items.
 fn confirmation(order: &Order, was_replayed: bool) -> Result<Reply, ApiError> {
-    let body = serde_json::json!({
-        "order_id": order.order_id,
-        "status": order.status,
-        "total_cents": order.total_cents,
-    });
-    Ok(replayed(ok_json(StatusCode::CREATED, &body)?, was_replayed))
+    Ok(replayed(ok_json(StatusCode::CREATED, order)?, was_replayed))
 }
 
 fn parse_id(text: &str, what: &str) -> Result<i64, ApiError> {

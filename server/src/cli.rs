@@ -10,6 +10,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use stampede_common::duration::parse_duration;
 
+use crate::faults::FaultSpec;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
     /// One process serves HTTP itself.
@@ -80,6 +82,13 @@ pub struct Cli {
     /// Cluster: what SIGTERM to the master means.
     #[arg(long, value_enum, default_value_t = SigtermAction::Restart)]
     pub sigterm: SigtermAction,
+    /// One product's initial stock in a new database, as ID=UNITS (a sale's
+    /// doorbuster, e.g. `1=300`); the others get --stock.
+    #[arg(long, value_name = "ID=UNITS", value_parser = parse_product_stock)]
+    pub product_stock: Option<ProductStock>,
+    /// TEST ONLY: run with a bug (see README, "Fault switches"), as NAME[=SHARE].
+    #[arg(long = "fault", hide = true, value_delimiter = ',', value_parser = crate::faults::parse_spec)]
+    pub faults: Vec<FaultSpec>,
 }
 
 /// Everything a serving process (single or worker) needs.
@@ -100,6 +109,24 @@ pub struct ServeConfig {
 pub struct Seed {
     pub products: u32,
     pub stock: u32,
+    /// One product seeded with other stock than `stock`.
+    pub product_stock: Option<ProductStock>,
+}
+
+/// `--product-stock ID=UNITS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductStock {
+    pub id: u32,
+    pub units: u32,
+}
+
+fn parse_product_stock(text: &str) -> Result<ProductStock, String> {
+    let bad = || format!("`{text}`: expected ID=UNITS, e.g. 1=300");
+    let (id, units) = text.split_once('=').ok_or_else(bad)?;
+    Ok(ProductStock {
+        id: id.trim().parse().map_err(|_| bad())?,
+        units: units.trim().parse().map_err(|_| bad())?,
+    })
 }
 
 /// Everything the cluster master needs.
@@ -133,6 +160,7 @@ impl Cli {
             seed: Seed {
                 products: self.products,
                 stock: self.stock,
+                product_stock: self.product_stock,
             },
             checkout_cpu: self.checkout_cpu,
             checkout_io: self.checkout_io,

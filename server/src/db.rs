@@ -53,4 +53,20 @@ impl Db {
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
+
+    /// Runs `f` on the database thread and blocks the calling thread until it is done:
+    /// only for the rare job that must finish where nothing can await (a fault switch
+    /// at drain).
+    pub fn call_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = mpsc::channel();
+        let job: Job = Box::new(move |store| {
+            let _ = reply.send(f(store));
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        answer.recv().map_err(|_| StoreError::Closed)?
+    }
 }

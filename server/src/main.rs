@@ -6,13 +6,15 @@
 //! accept fails), `serve` (a serving process: single or worker), `master` (cluster
 //! process layer), `supervisor` and `rollout` (the master's lifecycle as a plain
 //! state machine), `worker` (starting and watching one worker process), `signals`,
-//! `sys` (rlimit, socket, pidfile, runtime), `log`.
+//! `sys` (rlimit, socket, pidfile, runtime), `log`, `faults` (test-only bugs, off
+//! unless the hidden `--fault` flag switches one on).
 
 mod accept;
 mod accept_error;
 mod api;
 mod cli;
 mod db;
+mod faults;
 mod http;
 mod log;
 mod master;
@@ -32,7 +34,9 @@ use clap::Parser;
 use cli::{Cli, Plan};
 
 fn main() -> ExitCode {
-    let plan = Cli::parse().into_plan();
+    let cli = Cli::parse();
+    faults::install(&cli.faults);
+    let plan = cli.into_plan();
     let (role, result) = match plan {
         Plan::Single {
             listen,

@@ -38,6 +38,7 @@ impl Store {
         let body = serde_json::to_string(&CartCreated { cart_id })?;
         record(&tx, SCOPE_CARTS, key, "", &body)?;
         tx.commit()?;
+        self.remember_cart(cart_id);
         Ok(Recorded {
             body,
             replayed: false,

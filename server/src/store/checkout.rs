@@ -8,7 +8,8 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::cart::{cart_order, load_cart};
-use super::{CartLine, Store, StoreError, unix_millis};
+use super::{CartLine, Store, StoreError, faults, unix_millis};
+use crate::faults::Fault;
 
 pub type OrderLine = CartLine;
 
@@ -38,11 +39,12 @@ pub enum CheckoutPlan {
 
 impl Store {
     pub fn plan_checkout(&self, cart_id: i64, key: &str) -> Result<CheckoutPlan, StoreError> {
+        let repeat_blind = self.faults.on(Fault::DuplicateOnRetry);
         let tx = self.conn.unchecked_transaction()?;
-        if let Some(order) = order_for_key(&tx, cart_id, key)? {
+        if !repeat_blind && let Some(order) = order_for_key(&tx, cart_id, key)? {
             return Ok(CheckoutPlan::AlreadyOrdered(order));
         }
-        let cart = checkable_cart(&tx, cart_id)?;
+        let cart = checkable_cart(&tx, cart_id, repeat_blind)?;
         tx.finish()?;
         Ok(CheckoutPlan::Ready {
             lines: cart.items,
@@ -53,18 +55,21 @@ impl Store {
     /// Confirms the order; returns it and whether it already existed for this key.
     /// Out of stock rolls everything back (dropping the transaction).
     pub fn checkout(&mut self, cart_id: i64, key: &str) -> Result<(Order, bool), StoreError> {
+        let repeat_blind = self.faults.on(Fault::DuplicateOnRetry);
+        let stock_update = match self.faults.picks(Fault::Oversell, key) {
+            true => faults::UNGUARDED_STOCK_UPDATE,
+            false => "UPDATE products SET stock = stock - ?2 WHERE id = ?1 AND stock >= ?2",
+        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(order) = order_for_key(&tx, cart_id, key)? {
+        if !repeat_blind && let Some(order) = order_for_key(&tx, cart_id, key)? {
             return Ok((order, true));
         }
-        let cart = checkable_cart(&tx, cart_id)?;
+        let cart = checkable_cart(&tx, cart_id, repeat_blind)?;
         for line in &cart.items {
             let changed = tx
-                .prepare_cached(
-                    "UPDATE products SET stock = stock - ?2 WHERE id = ?1 AND stock >= ?2",
-                )?
+                .prepare_cached(stock_update)?
                 .execute(params![line.product_id, line.quantity])?;
             if changed == 0 {
                 let available: i64 = tx
@@ -100,7 +105,15 @@ impl Store {
         }
         tx.prepare_cached("UPDATE carts SET order_id = ?2 WHERE id = ?1")?
             .execute([cart_id, order_id])?;
-        tx.commit()?;
+        if self.faults.picks(Fault::PhantomOrder, key) {
+            faults::book_phantom(&tx, order_id, &cart.items, cart.total_cents)?;
+        }
+        if self.faults.picks(Fault::AckBeforeCommit, key) {
+            // Dropping the transaction rolls it back; the order is answered anyway.
+            drop(tx);
+        } else {
+            tx.commit()?;
+        }
         let order = Order {
             order_id,
             status: "confirmed".to_owned(),
@@ -138,8 +151,16 @@ fn order_for_key(
     }
 }
 
-fn checkable_cart(tx: &Transaction<'_>, cart_id: i64) -> Result<super::Cart, StoreError> {
-    if let Some(order_id) = cart_order(tx, cart_id)? {
+/// The cart to check out; `repeat_blind` (fault `duplicate-on-retry`) overlooks that
+/// it was checked out already.
+fn checkable_cart(
+    tx: &Transaction<'_>,
+    cart_id: i64,
+    repeat_blind: bool,
+) -> Result<super::Cart, StoreError> {
+    if let Some(order_id) = cart_order(tx, cart_id)?
+        && !repeat_blind
+    {
         return Err(StoreError::CartCheckedOut { cart_id, order_id });
     }
     let cart = load_cart(tx, cart_id)?;

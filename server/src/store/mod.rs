@@ -7,6 +7,8 @@
 
 mod cart;
 mod checkout;
+mod faults;
+mod listing;
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,8 +17,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 pub use checkout::{CheckoutPlan, Order};
+pub use listing::{ProductStock, listing_query};
 
 use crate::cli::Seed;
+use crate::faults::Faults;
 
 /// How long a statement waits for another process's write lock before giving up.
 /// Generous: under the test loads a busy database must mean a slow answer, not a 5xx.
@@ -90,6 +94,8 @@ pub struct Audit {
     pub duplicate_idempotency_keys: i64,
     pub stock_balanced: bool,
     pub negative_stock: bool,
+    /// Each product's stock and units sold, for checks per product.
+    pub per_product: Vec<ProductStock>,
 }
 
 const SCHEMA: &str = "
@@ -101,7 +107,7 @@ CREATE TABLE IF NOT EXISTS products (
     stock         INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS carts (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at INTEGER NOT NULL,
     order_id   INTEGER
 );
@@ -112,7 +118,7 @@ CREATE TABLE IF NOT EXISTS cart_items (
     PRIMARY KEY (cart_id, product_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS orders (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     idempotency_key TEXT    NOT NULL UNIQUE,
     cart_id         INTEGER NOT NULL UNIQUE REFERENCES carts(id),
     status          TEXT    NOT NULL,
@@ -137,12 +143,21 @@ CREATE TABLE IF NOT EXISTS request_keys (
 
 pub struct Store {
     conn: Connection,
+    /// Test-only faults this store runs with (none in a normal shop).
+    faults: Faults,
+    /// `lose-cart`: the carts this process created.
+    own_carts: Vec<i64>,
 }
 
 impl Store {
     /// Opens (creating and seeding if new) the database. Safe to call from several
     /// processes at once: schema creation and seeding run under the write lock.
     pub fn open(path: &Path, seed: Seed) -> Result<Store, StoreError> {
+        Store::open_with(path, seed, crate::faults::active().clone())
+    }
+
+    /// [`Store::open`] with the given test-only faults instead of the process's.
+    pub fn open_with(path: &Path, seed: Seed, faults: Faults) -> Result<Store, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.busy_handler(Some(wait_for_lock))?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
@@ -158,6 +173,7 @@ impl Store {
         // Once a checkpoint has let the WAL restart, shrink its file back.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        faults::prepare_schema(&tx, &faults)?;
         tx.execute_batch(SCHEMA)?;
         let existing: i64 = tx.query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0))?;
         if existing == 0 {
@@ -166,16 +182,19 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?4)",
             )?;
             for id in 1..=i64::from(seed.products) {
-                insert.execute(params![
-                    id,
-                    format!("Product {id}"),
-                    price_of(id),
-                    seed.stock
-                ])?;
+                let stock = match seed.product_stock {
+                    Some(p) if i64::from(p.id) == id => p.units,
+                    _ => seed.stock,
+                };
+                insert.execute(params![id, format!("Product {id}"), price_of(id), stock])?;
             }
         }
         tx.commit()?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            faults,
+            own_carts: Vec::new(),
+        })
     }
 
     /// Stops this connection from checkpointing after its commits. Used by cluster
@@ -248,6 +267,7 @@ impl Store {
             |r| r.get(0),
         )?;
         let carts: i64 = tx.query_row("SELECT COUNT(*) FROM carts", [], |r| r.get(0))?;
+        let per_product = listing::stock_by_product(&tx)?;
         tx.finish()?;
         Ok(Audit {
             products,
@@ -261,6 +281,7 @@ impl Store {
             duplicate_idempotency_keys,
             stock_balanced: initial_stock == stock + sold,
             negative_stock: negative > 0,
+            per_product,
         })
     }
 }

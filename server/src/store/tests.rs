@@ -15,7 +15,15 @@ impl TempDb {
         TempDb(dir)
     }
     fn open(&self, products: u32, stock: u32) -> Store {
-        Store::open(&self.0.join("shop.db"), Seed { products, stock }).expect("open store")
+        Store::open(
+            &self.0.join("shop.db"),
+            Seed {
+                products,
+                stock,
+                product_stock: None,
+            },
+        )
+        .expect("open store")
     }
 }
 
