@@ -69,9 +69,10 @@ fn assert_invariants_hold(run: &Run, mode: &str) {
         [
             "lost_orders",
             "duplicate_orders",
+            "phantom_orders",
             "oversold",
-            "vanished_carts",
-            "stock_balance"
+            "stock_balance",
+            "vanished_carts"
         ],
         "{}",
         run.describe()

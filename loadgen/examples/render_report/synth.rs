@@ -9,8 +9,8 @@ use std::path::Path;
 
 use loadgen::outcome::{Class, Counts};
 use loadgen::runfolder::{
-    EventKind, EventRow, InvariantRow, ModeRow, Ms, SecondRow, SummaryRow, ThresholdRow, WorkerRow,
-    table, write_hgrm, write_rows,
+    EventKind, EventRow, InvariantRow, ModeRow, Ms, SecondRow, StockRow, SummaryRow, ThresholdRow,
+    WorkerRow, table, write_hgrm, write_rows,
 };
 
 use crate::model::{REQUESTS_PER_USER, Second, Spec, simulate};
@@ -43,6 +43,7 @@ pub fn write_run(dir: &Path, spec: &Spec) -> std::io::Result<()> {
     let modes = [simulate(spec, false), simulate(spec, true)];
     let (mut mode_rows, mut summary, mut series) = (Vec::new(), Vec::new(), Vec::new());
     let (mut workers, mut events, mut invariants) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stock = Vec::new();
     let duration = f64::from(spec.seconds);
     for (i, m) in modes.iter().enumerate() {
         let total = |f: fn(&Second) -> u64| m.seconds.iter().map(f).sum::<u64>();
@@ -159,19 +160,52 @@ pub fn write_run(dir: &Path, spec: &Spec) -> std::io::Result<()> {
             detail: detail.clone(),
         }));
         let checks = [
-            ("lost_orders", "0"),
-            ("duplicate_orders", "0"),
-            ("oversold", "0"),
-            ("vanished_carts", "0"),
-            ("stock_balance", "100000"),
+            (
+                "lost_orders",
+                "0",
+                "every confirmed order, looked up again",
+                15_300,
+            ),
+            (
+                "duplicate_orders",
+                "0",
+                "the listing's orders per key",
+                15_300,
+            ),
+            (
+                "phantom_orders",
+                "0",
+                "the listing against the keys sent",
+                15_300,
+            ),
+            ("oversold", "0", "per product: sold against stock", 100),
+            ("vanished_carts", "0", "every cart, looked up again", 30_000),
+            (
+                "stock_balance",
+                "2000000",
+                "per product: initial = stock + sold",
+                100,
+            ),
         ];
-        invariants.extend(checks.map(|(check, value)| InvariantRow {
+        invariants.extend(checks.map(|(check, value, compared, items)| InvariantRow {
             mode: m.name.to_string(),
             check: check.to_string(),
             expected: value.to_string(),
             actual: value.to_string(),
             holds: true,
+            compared: compared.to_string(),
+            items: Some(items),
         }));
+        stock.extend(
+            [(1, 300, 300), (2, 20_000, 15_000)].map(|(product, initial, sold)| StockRow {
+                mode: m.name.to_string(),
+                product: format!("{product}"),
+                initial_stock: initial,
+                stock: initial - sold,
+                sold,
+                promised: Some(sold),
+            }),
+        );
         write_hgrm(dir, m.name, &m.hist)?;
     }
     let cluster_p99 = modes[1].hist.value_at_quantile(0.99) as f64 / 1000.0;
@@ -195,6 +229,7 @@ pub fn write_run(dir: &Path, spec: &Spec) -> std::io::Result<()> {
     write_rows::<WorkerRow>(dir, workers)?;
     write_rows::<EventRow>(dir, events)?;
     write_rows::<InvariantRow>(dir, invariants)?;
+    write_rows::<StockRow>(dir, stock)?;
     write_rows::<ThresholdRow>(dir, thresholds)?;
     fs::write(
         dir.join(table::SCENARIO),

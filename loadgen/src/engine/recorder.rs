@@ -1,14 +1,14 @@
 //! Where the users of one runtime thread record what happened: per-second buckets of
 //! integer counters and one histogram per second, plus lifetime histograms per step,
-//! lateness, user counts and the ledger of confirmed orders and carts. Every runtime
-//! thread has its own recorder, so its mutex is never contended (it is there because
-//! tokio tasks must be `Send`); no lock is shared by all users. The engine drains
-//! complete seconds once a second into `SecondSnapshot`s; the hot path touches only
-//! integers and `Instant`s.
+//! lateness, user counts and the ledger of what shoppers were told (confirmed orders,
+//! carts, refused and unanswered checkouts). Every runtime thread has its own
+//! recorder, so its mutex is never contended (it is there because tokio tasks must be
+//! `Send`); no lock is shared by all users. The engine drains complete seconds once a
+//! second into `SecondSnapshot`s; the hot path touches only integers and `Instant`s.
 
 use crate::engine::snapshot::{FinalSnapshot, Hist, SecondSnapshot, WorkerCount};
 use crate::outcome::{Class, Counts};
-use crate::verdict::invariants::Ledger;
+use crate::verdict::invariants::{ConfirmedOrder, Ledger};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -162,9 +162,20 @@ impl Recorder {
         }
     }
 
-    /// The server confirmed order `id` for idempotency key `key`.
-    pub fn order(&self, id: String, key: String) {
-        self.group().ledger.orders.push((id, key));
+    /// The server confirmed an order.
+    pub fn order(&self, order: ConfirmedOrder) {
+        self.group().ledger.orders.push(order);
+    }
+
+    /// A checkout under `key` ended without a confirmation after an attempt that got
+    /// no answer (or a 5xx): the server may hold its order.
+    pub fn order_unanswered(&self, key: String) {
+        self.group().ledger.unanswered.push(key);
+    }
+
+    /// A checkout under `key` was answered with a 4xx: no order.
+    pub fn order_refused(&self, key: String) {
+        self.group().ledger.refused.push(key);
     }
 
     /// The server created cart `id`.

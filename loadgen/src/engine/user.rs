@@ -12,6 +12,7 @@ use crate::engine::conn::{self, Conn, Endpoint, NoAnswer};
 use crate::engine::recorder::{Finished, Recorder, UserEnd};
 use crate::outcome::Class;
 use crate::plan::journey::{self, Ctx, Journey, Record};
+use crate::verdict::invariants::ConfirmedOrder;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
@@ -226,6 +227,7 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 break 'journey;
             }
             let mut captured = true;
+            let mut recorded = false;
             // Only a 2xx carries what a step captures: an expected 409 (out of stock)
             // lets the user walk on, with nothing new to remember.
             if let (true, Ok(answer)) = (go_on, &result)
@@ -242,9 +244,24 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 {
                     let id = vars[*var].clone();
                     match record {
-                        Record::Order => rec.order(id, key.clone().unwrap_or_default()),
+                        Record::Order => rec.order(ConfirmedOrder {
+                            id,
+                            key: key.clone().unwrap_or_default(),
+                            asked: body.clone(),
+                            told: String::from_utf8_lossy(&answer.body).into_owned(),
+                        }),
                         Record::Cart => rec.cart(id),
                     }
+                    recorded = true;
+                }
+            }
+            // A checkout without a confirmation: refused on its only attempt (no order),
+            // or an answer lost on the way (the server may hold an order nobody saw).
+            if step.records == Some(Record::Order) && !recorded {
+                let key = key.clone().unwrap_or_default();
+                match &result {
+                    Ok(a) if attempts == 1 && a.status.is_client_error() => rec.order_refused(key),
+                    _ => rec.order_unanswered(key),
                 }
             }
             if !go_on || !captured {

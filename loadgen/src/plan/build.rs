@@ -14,7 +14,7 @@ use nix::sys::signal::Signal;
 use super::arrivals::Profile;
 use super::chaos::{ActionKind, ChaosRule, Release, When, rule_from};
 use super::journey::{Journey, safe_char};
-use super::scenario::{Arrival, Invariants, Load, Mode, Scenario, WorkerSetName};
+use super::scenario::{Arrival, Load, Mode, Scenario, WorkerSetName};
 use super::threshold::Threshold;
 use super::{Launch, LoadPlan, ModePlan, Problem, RunPlan, TargetPlan};
 use crate::observe::watcher::WorkerSet;
@@ -104,16 +104,11 @@ pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result
         journey,
         chaos,
         thresholds,
-        invariants: s.invariants.map(audit_paths),
+        invariants: s
+            .invariants
+            .map(|i| AuditPaths::new(i.audit, i.order, i.cart, i.orders))
+            .transpose()?,
     })
-}
-
-fn audit_paths(i: Invariants) -> AuditPaths {
-    AuditPaths {
-        audit: i.audit,
-        order: i.order,
-        cart: i.cart,
-    }
 }
 
 /// Mode `i`, given the modes listed before it.

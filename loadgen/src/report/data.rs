@@ -1,7 +1,7 @@
 //! Loading a run directory: every CSV file and `.hgrm` histogram of the file contract
 //! (`reports/README.md`) through the run folder's own row types, into one [`RunData`].
 //! Owns which files are required and which may be absent (`invariants.csv`,
-//! `thresholds.csv`, `events.csv`), the row order the report relies on, and the
+//! `stock.csv`, `thresholds.csv`, `events.csv`), the row order the report relies on, and the
 //! scenario's name; it computes nothing.
 
 use std::collections::BTreeMap;
@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use super::ReportError;
 use crate::runfolder::table::{self, read_rows, read_rows_if_present};
 use crate::runfolder::{
-    EventRow, HgrmPoint, InvariantRow, ModeRow, SecondRow, SummaryRow, ThresholdRow, WorkerRow,
-    read_hgrm,
+    EventRow, HgrmPoint, InvariantRow, ModeRow, SecondRow, StockRow, SummaryRow, ThresholdRow,
+    WorkerRow, read_hgrm,
 };
 
 /// `latency-<mode>.hgrm`: the percentile distribution of one mode.
@@ -36,6 +36,8 @@ pub struct RunData {
     pub events: Vec<EventRow>,
     /// `None`: the file is absent or has no rows (not checked).
     pub invariants: Option<Vec<InvariantRow>>,
+    /// Each product's stock after each mode; empty when the file is absent.
+    pub stock: Vec<StockRow>,
     /// `None`: the file is absent or has no rows (no thresholds given).
     pub thresholds: Option<Vec<ThresholdRow>>,
     /// Keyed by mode; a mode without its `.hgrm` file is simply absent.
@@ -73,6 +75,7 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
     let mut events: Vec<EventRow> = read_rows_if_present(dir)?.unwrap_or_default();
     events.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
     let invariants = read_rows_if_present(dir)?.filter(|v| !v.is_empty());
+    let stock = read_rows_if_present(dir)?.unwrap_or_default();
     let thresholds = read_rows_if_present(dir)?.filter(|v| !v.is_empty());
 
     let mut histograms = BTreeMap::new();
@@ -97,6 +100,7 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         workers,
         events,
         invariants,
+        stock,
         thresholds,
         histograms,
     })

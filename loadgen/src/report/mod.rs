@@ -12,7 +12,7 @@ mod attribution;
 mod chart;
 pub(crate) mod compare;
 pub(crate) mod data;
-mod fmt;
+pub(crate) mod fmt;
 mod page;
 
 use std::path::{Path, PathBuf};

@@ -126,7 +126,7 @@ pub(super) async fn run_mode(
     let invariants = match (&plan.invariants, interrupted) {
         (Some(paths), false) => {
             let base = format!("http://{}", server.host);
-            let checked = invariants::check(&base, paths, &data.fin.ledger).await;
+            let checked = invariants::check(&base, paths, &data.fin.ledger, nonce).await;
             Some(checked.map_err(|e| e.to_string()))
         }
         _ => None,

@@ -18,15 +18,16 @@ use crate::observe::watcher::ServerCost;
 use crate::outcome::{CLASSES, Counts};
 use crate::plan::threshold::Verdict;
 use crate::runfolder;
-use crate::verdict::invariants::{Check, InvariantReport};
+use crate::verdict::invariants::{Check, InvariantReport, ProductLine};
 
-const FILES: [&str; 10] = [
+const FILES: [&str; 11] = [
     "modes.csv",
     "summary.csv",
     "timeseries.csv",
     "workers.csv",
     "events.csv",
     "invariants.csv",
+    "stock.csv",
     "thresholds.csv",
     "latency-single.hgrm",
     "latency-cluster.hgrm",
@@ -125,15 +126,35 @@ fn modes() -> Vec<ModeOutcome> {
             checks: vec![
                 Check {
                     check: "lost_orders",
+                    compared: "every confirmed order, looked up again".into(),
+                    items: 12,
                     expected: "0".into(),
                     actual: "0".into(),
                     holds: true,
                 },
                 Check {
                     check: "stock_balance",
+                    compared: "per product: initial = stock + sold".into(),
+                    items: 2,
                     expected: "100000".into(),
                     actual: "99,998".into(),
                     holds: false,
+                },
+            ],
+            stock: vec![
+                ProductLine {
+                    product: "1".into(),
+                    initial_stock: 300,
+                    stock: 0,
+                    sold: 300,
+                    promised: Some(300),
+                },
+                ProductLine {
+                    product: "2".into(),
+                    initial_stock: 99_700,
+                    stock: 99_698,
+                    sold: 0,
+                    promised: None,
                 },
             ],
             ..InvariantReport::default()

@@ -2,7 +2,7 @@
 //! the file names and typed [`write_rows`]/[`read_rows`] ([`table`]), the one `.hgrm`
 //! writer and reader ([`hgrm`]), and the run's writers that fill those rows from merged
 //! `ModeOutcome`s (modes, summary, timeseries, workers, events and histograms in `write`;
-//! invariants and thresholds in `checks`). The engine keeps its per-second rows as
+//! invariants, stock and thresholds in `checks`). The engine keeps its per-second rows as
 //! [`SecondRow`]; the report reads every file back through the same types; the scenario
 //! copy is written when the run starts. reports/README.md documents the files.
 
@@ -18,7 +18,8 @@ mod bytes_tests;
 pub use checks::write_thresholds;
 pub use hgrm::{HgrmPoint, hgrm_file, hgrm_text, read_hgrm, write_hgrm};
 pub use rows::{
-    EventKind, EventRow, InvariantRow, ModeRow, Ms, SecondRow, SummaryRow, ThresholdRow, WorkerRow,
+    EventKind, EventRow, InvariantRow, ModeRow, Ms, SecondRow, StockRow, SummaryRow, ThresholdRow,
+    WorkerRow,
 };
 pub use table::{ReadError, Table, read_rows, read_rows_if_present, write_rows};
 // The run folder spells times as the shared crate does: RFC 3339 UTC in modes.csv,

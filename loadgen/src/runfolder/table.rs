@@ -18,6 +18,7 @@ pub const TIMESERIES: &str = "timeseries.csv";
 pub const WORKERS: &str = "workers.csv";
 pub const EVENTS: &str = "events.csv";
 pub const INVARIANTS: &str = "invariants.csv";
+pub const STOCK: &str = "stock.csv";
 pub const THRESHOLDS: &str = "thresholds.csv";
 /// The verbatim copy of the scenario the run used.
 pub const SCENARIO: &str = "scenario.toml";

@@ -1,7 +1,7 @@
 //! The CI gate: evaluates a scenario's thresholds against what a run measured and
 //! prints the verdict table. It is the one place that maps a threshold metric to a
 //! number of the run (counts and latencies from the merged mode data, downtime from the
-//! event log, lost/duplicate/oversold/vanished from the invariant checks), so the
+//! event log, lost/duplicate/phantom/oversold/vanished from the invariant checks), so the
 //! table, thresholds.csv and the exit status always agree. Parsing and comparing live
 //! in `threshold`; deciding the exit code is `main`'s.
 
@@ -70,6 +70,9 @@ pub fn mode_value(
         Metric::Throughput => throughput(&counts, data.fin.duration_s),
         Metric::LostOrders => invariants().map(|r| r.lost_orders as f64),
         Metric::DuplicateOrders => invariants().map(|r| r.duplicate_orders as f64),
+        Metric::PhantomOrders => invariants()
+            .and_then(|r| r.phantom_orders)
+            .map(|n| n as f64),
         Metric::Oversold => invariants().map(|r| r.oversold as f64),
         Metric::VanishedCarts => invariants().map(|r| r.vanished_carts as f64),
         // Total time nobody answered while the naive supervisor restarted the server;

@@ -36,6 +36,7 @@ pub const SHOP_JOURNEY: &str = r#"
 audit = "/admin/audit"
 order = "/orders/{order_id}"
 cart = "/carts/{cart_id}"
+orders = "/admin/orders?after={after}"
 
 [[journey]]
 name = "browse"

@@ -82,13 +82,15 @@ impl OneOrMany {
     }
 }
 
-/// `[invariants]`: paths on the target, `{order_id}` and `{cart_id}` filled in.
+/// `[invariants]`: paths on the target, `{order_id}`, `{cart_id}` and `{after}` filled in.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Invariants {
     pub audit: String,
     pub order: String,
     pub cart: String,
+    /// The order listing, with `{after}` (the cursor of the page to read).
+    pub orders: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

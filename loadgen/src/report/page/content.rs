@@ -185,16 +185,23 @@ fn invariants(run: &RunData) -> Vec<Block> {
                 .into(),
         )])),
         Some(rows) => out.push(Block::Table(Table {
-            head: ["mode", "check", "expected", "actual", "holds"]
-                .into_iter()
-                .map(Cell::text)
-                .collect(),
+            head: vec![
+                Cell::text("mode"),
+                Cell::text("check"),
+                Cell::text("compared"),
+                Cell::num("items"),
+                Cell::num("expected"),
+                Cell::num("actual"),
+                Cell::text("holds"),
+            ],
             rows: rows
                 .iter()
                 .map(|r| {
                     vec![
                         Cell::text(r.mode.clone()),
                         Cell::text(r.check.clone()),
+                        Cell::text(r.compared.clone()),
+                        Cell::num(r.items.map_or("-".into(), fmt::count)),
                         Cell::num(r.expected.clone()),
                         Cell::num(r.actual.clone()),
                         if r.holds {
@@ -207,6 +214,7 @@ fn invariants(run: &RunData) -> Vec<Block> {
                 .collect(),
         })),
     }
+    out.extend(super::stock::hot_products(run));
     out
 }
 

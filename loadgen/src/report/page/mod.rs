@@ -6,6 +6,7 @@ mod comparison;
 mod content;
 mod html;
 mod markdown;
+mod stock;
 
 use std::fs;
 use std::path::{Path, PathBuf};

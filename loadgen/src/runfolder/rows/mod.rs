@@ -144,10 +144,34 @@ pub struct InvariantRow {
     pub actual: String,
     #[serde(deserialize_with = "cells::yes_or_no")]
     pub holds: bool,
+    /// What the check compared, in words (newer columns: a folder written before them
+    /// reads as empty).
+    #[serde(default)]
+    pub compared: String,
+    /// How many items (orders, carts, products) it looked at.
+    #[serde(default)]
+    pub items: Option<u64>,
 }
 
 impl Table for InvariantRow {
     const FILE: &'static str = table::INVARIANTS;
+}
+
+/// `stock.csv`: one product's stock after a mode, as the audit view lists it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StockRow {
+    pub mode: String,
+    pub product: String,
+    pub initial_stock: i64,
+    pub stock: i64,
+    /// Units in the server's order lines.
+    pub sold: i64,
+    /// Units shoppers were confirmed; empty when confirmations do not list items.
+    pub promised: Option<i64>,
+}
+
+impl Table for StockRow {
+    const FILE: &'static str = table::STOCK;
 }
 
 /// `thresholds.csv`: one CI-gate threshold, the measured value and the verdict.
@@ -186,7 +210,11 @@ mod tests {
         assert_eq!(header_line::<EventRow>(), "t_s,mode,kind,pid,detail");
         assert_eq!(
             header_line::<InvariantRow>(),
-            "mode,check,expected,actual,holds"
+            "mode,check,expected,actual,holds,compared,items"
+        );
+        assert_eq!(
+            header_line::<StockRow>(),
+            "mode,product,initial_stock,stock,sold,promised"
         );
         assert_eq!(header_line::<ThresholdRow>(), "threshold,actual,verdict");
     }
@@ -227,6 +255,9 @@ mod tests {
         assert_eq!(events_back, events);
         assert_eq!(thresholds_back, thresholds);
         assert!(invariants_back.is_empty());
-        assert_eq!(empty, "mode,check,expected,actual,holds\n", "header alone");
+        assert_eq!(
+            empty, "mode,check,expected,actual,holds,compared,items\n",
+            "header alone"
+        );
     }
 }
