@@ -287,8 +287,8 @@ impl Held {
     pub fn phantom_check(&self, ledger: &Ledger) -> Option<Check> {
         let (phantoms, listed) = (self.phantoms?, self.listed?);
         let mut actual = format!(
-            "{} of {} orders no shopper was confirmed ({} confirmed keys, {} with the answer \
-             lost; {} checkouts refused, {} unanswered)",
+            "{} of {} orders no shopper was confirmed ({} confirmed keys, {} whose answer was \
+             lost; of the other checkouts {} were refused, {} lost an answer)",
             count(phantoms),
             count(listed),
             count(self.matched),

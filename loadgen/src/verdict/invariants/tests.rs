@@ -162,7 +162,7 @@ async fn a_sound_shop_holds_and_every_row_says_what_it_compared() {
     assert!(
         row(&report, "phantom_orders")
             .actual
-            .contains("1 with the answer lost")
+            .contains("1 whose answer was lost")
     );
     assert_eq!(report.stock[0].promised, Some(2));
 }
