@@ -326,3 +326,6 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests;
