@@ -149,6 +149,11 @@ async fn disk_full(test: &str, mode_args: &[&str]) {
     eprintln!(
         "FIGURE {test}: 300 shoppers on a volume with 3 MiB free; largest WAL seen {wal_max} KiB"
     );
+    // Unchecked, the WAL grows to its 4 MB automatic checkpoint: past the 3 MiB.
+    assert!(
+        wal_max < 1024,
+        "the WAL reached {wal_max} KiB on a volume with 3 MiB free; expected under 1 MiB"
+    );
 
     // 2. Carts filled now, checked out once the disk is full.
     let mut waiting = Vec::new();

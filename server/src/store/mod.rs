@@ -205,13 +205,18 @@ impl Store {
     /// blocking anyone); then, if the WAL is past `restart_frames` (under constant
     /// load readers always hold it, so it never restarts by itself: 1.9 GB in 5 s),
     /// RESTART, which waits for the writers in progress, briefly holds new ones off,
-    /// and lets the next writer start the WAL from its beginning. Returns the WAL
-    /// frames left after the first pass.
+    /// and lets the next writer start the WAL from its beginning. On a volume short
+    /// of space ([`space::LOW_SPACE`]) it truncates the WAL file instead whenever the
+    /// WAL is not empty, so the WAL cannot fill the volume. Returns the WAL frames
+    /// left after the first pass.
     pub fn checkpoint(&self, restart_frames: i64) -> Result<i64, StoreError> {
         let log: i64 = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
-        if log > restart_frames {
+        if log > 0 && self.short_of_space() {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        } else if log > restart_frames {
             self.conn
                 .query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
         }

@@ -6,10 +6,12 @@
 //! automatic checkpoint waits for 1,000 pages, 4 MB; past a failed commit it never
 //! runs, and writes failed forever): while the volume has less than [`LOW_SPACE`]
 //! free, the writer (single process or worker) checkpoints the WAL and truncates
-//! its file once it passes [`LOW_SPACE_WAL`], and the cluster master truncates it
-//! at each of its checkpoints; and after a write fails for lack of space, the WAL
-//! is truncated (the one thing SQLite can give back) at most every
-//! [`RELIEF_EVERY`].
+//! its file once it passes [`LOW_SPACE_WAL`] (or a quarter of the free space, if
+//! less), and the cluster master truncates it at each of its checkpoints; and after
+//! a write fails for lack of space, the WAL is truncated (the one thing SQLite can
+//! give back) at most every [`RELIEF_EVERY`]. What this cannot undo: a WAL that
+//! already holds the volume's last bytes can only be checkpointed into a database
+//! file that grows, so writes then wait for space to be freed (reads still work).
 
 use std::time::{Duration, Instant};
 
@@ -41,13 +43,13 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// What the writer knows of the volume: when it last looked, whether space was low,
-/// and its last truncation attempts.
+/// What the writer knows of the volume: when it last looked and how much was free,
+/// its last failed truncation, its last relief.
 #[derive(Debug, Default)]
 pub struct Pressure {
     checked: Option<Instant>,
-    low: bool,
-    truncated: Option<Instant>,
+    free: Option<u64>,
+    failed: Option<Instant>,
     relieved: Option<Instant>,
 }
 
@@ -82,16 +84,23 @@ impl Store {
     fn keep_wal_short(&mut self, now: Instant) {
         if since(self.space.checked, now) >= SPACE_CHECK_EVERY {
             self.space.checked = Some(now);
-            self.space.low = self.short_of_space();
+            self.space.free = free_space(&self.path);
         }
-        if !self.space.low || since(self.space.truncated, now) < TRUNCATE_RETRY {
+        let Some(free) = self.space.free.filter(|&free| free < LOW_SPACE) else {
+            return;
+        };
+        if since(self.space.failed, now) < TRUNCATE_RETRY {
             return;
         }
+        let cap = LOW_SPACE_WAL.min(free / 4);
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
-        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > LOW_SPACE_WAL) {
-            self.space.truncated = Some(now);
+        let wal_len = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+        if wal_len() > cap {
             self.truncate_wal();
+            if wal_len() > cap {
+                self.space.failed = Some(now);
+            }
         }
     }
 
