@@ -6,7 +6,7 @@
 //! ```text
 //! hostile trickle ADDR CART CONNS BYTES   CONNS bodies of BYTES, one byte per segment (1 ms apart)
 //! hostile stalls ADDR                     time to 408 and close: truncated, no last chunk, Expect, trickle
-//! hostile flood ADDR CONNS GETS           GETS normal GETs (new connection each) under CONNS slow bodies
+//! hostile flood ADDR CONNS GETS           GETS normal GETs (new connection each, 20 ms apart) under CONNS slow bodies
 //! hostile writes ADDR SECONDS             carts created for SECONDS: statuses seen
 //! hostile first-write ADDR SECONDS        ms until a cart is created (503s meanwhile)
 //! ```
@@ -166,7 +166,13 @@ fn flood(addr: SocketAddr, conns: usize, gets: usize) -> Result<String, String> 
             tokio::time::sleep(Duration::from_millis(1500)).await;
         }
         let results = tokio::task::spawn_blocking(move || {
-            timed_gets(addr, "/products/1", gets, Duration::from_secs(30))
+            timed_gets(
+                addr,
+                "/products/1",
+                gets,
+                Duration::from_millis(20),
+                Duration::from_secs(30),
+            )
         })
         .await
         .map_err(|e| e.to_string())?;

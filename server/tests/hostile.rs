@@ -236,7 +236,13 @@ async fn normal_clients_under_a_slow_body_flood(
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let addr = server.addr;
     let results = tokio::task::spawn_blocking(move || {
-        timed_gets(addr, "/products/1", gets, Duration::from_secs(30))
+        timed_gets(
+            addr,
+            "/products/1",
+            gets,
+            Duration::from_millis(20),
+            Duration::from_secs(30),
+        )
     })
     .await
     .expect("normal client");

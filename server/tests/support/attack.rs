@@ -248,15 +248,18 @@ async fn slow_body_once(addr: SocketAddr, stats: &FloodStats, until: Instant, st
 }
 
 /// `n` GETs of `path`, each on a new connection (a newly arriving user), one after
-/// another; each result is its latency (connect included) or what went wrong.
+/// another with `pause` between them; each result is its latency (connect
+/// included) or what went wrong.
 pub fn timed_gets(
     addr: SocketAddr,
     path: &str,
     n: usize,
+    pause: Duration,
     timeout: Duration,
 ) -> Vec<Result<Duration, String>> {
     (0..n)
         .map(|_| {
+            std::thread::sleep(pause);
             let started = Instant::now();
             let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
             let mut stream = connect(addr, timeout).map_err(|e| format!("connect: {e}"))?;
