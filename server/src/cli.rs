@@ -84,8 +84,8 @@ pub struct Cli {
     /// last; then 408 and the connection closes.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub body_timeout: Duration,
-    /// After its first second, a request body must keep arriving at this many bytes
-    /// per second on average, or get 408 and the connection closed; 0: no minimum.
+    /// Minimum rate of a request body: by t seconds it must have sent this many
+    /// bytes times (t - 1), or get 408 and the connection closed; 0: no minimum.
     #[arg(long, default_value_t = 500)]
     pub body_min_rate: u64,
     /// Open connections per serving process (single, or each worker); at the cap it
