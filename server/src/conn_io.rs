@@ -3,7 +3,9 @@
 //! head it refused with its own bare error (no body, no worker headers, 431 for a
 //! 1 MB path), writes the shop's answer instead: the status RFC 9110 names
 //! ([`rejected_head`]), a JSON error body, `X-Worker-Pid`, `X-Server-Version` and
-//! `Connection: close`; (2) after an answer that closes the connection while the
+//! `Connection: close` (hyper writes that answer at the start of a write; queued
+//! behind answers a pipelining client has not read yet, it would go out unchanged);
+//! (2) after an answer that closes the connection while the
 //! client may still be sending (413, 408), it lingers: half-closes, then reads and
 //! discards for up to [`LINGER`], so the client reads its answer instead of a reset
 //! (closing a socket with unread bytes sends RST, which can destroy the answer in

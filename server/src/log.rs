@@ -104,7 +104,7 @@ impl Throttled {
             Some(0) => line(role, args),
             Some(held) => line(
                 role,
-                format_args!("{args} ({held} more {} in the last second)", self.what),
+                format_args!("{args} ({held} more {} since the last line)", self.what),
             ),
         }
     }
