@@ -81,7 +81,8 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = SigtermAction::Restart)]
     pub sigterm: SigtermAction,
     /// How long a request body may take to arrive, from its first awaited byte to its
-    /// last; then 408 and the connection closes.
+    /// last (then 408 and the connection closes); also how long an answer may wait
+    /// on a client that reads none of it (then the connection closes).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub body_timeout: Duration,
     /// Minimum rate of a request body: by t seconds it must have sent this many

@@ -9,8 +9,11 @@
 //! client may still be sending (413, 408), it lingers: half-closes, then reads and
 //! discards for up to [`LINGER`], so the client reads its answer instead of a reset
 //! (closing a socket with unread bytes sends RST, which can destroy the answer in
-//! the client's buffer); (3) it holds the connection's [`Permit`] until the socket
-//! is really closed, linger included.
+//! the client's buffer); (3) it fails a write that has made no progress for the
+//! send timeout (`--body-timeout`): a client that sends requests and never reads
+//! the answers would otherwise hold its connection, and a place under the cap,
+//! forever; (4) it holds the connection's [`Permit`] until the socket is really
+//! closed, linger included.
 
 use std::io;
 use std::pin::Pin;
@@ -18,6 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
+
+use tokio::time::Sleep;
 
 use hyper::header::HeaderValue;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -53,6 +58,10 @@ pub struct ConnIo {
     /// written. Once set, everything hyper writes is dropped.
     replacement: Option<(Vec<u8>, usize)>,
     read_eof: bool,
+    /// How long a write may make no progress.
+    send_timeout: Duration,
+    /// Armed when a write would block; cleared when one makes progress.
+    stall: Option<Pin<Box<Sleep>>>,
 }
 
 impl ConnIo {
@@ -61,6 +70,7 @@ impl ConnIo {
         permit: Permit,
         stamp: Arc<Stamp>,
         closing: Arc<AtomicBool>,
+        send_timeout: Duration,
     ) -> ConnIo {
         ConnIo {
             stream: Some(stream),
@@ -70,6 +80,32 @@ impl ConnIo {
             closing,
             replacement: None,
             read_eof: false,
+            send_timeout,
+            stall: None,
+        }
+    }
+
+    /// Passes a write's outcome on, timing how long writes have been blocked: an
+    /// error once that passes the send timeout.
+    fn watch_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        outcome: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if outcome.is_ready() {
+            self.stall = None;
+            return outcome;
+        }
+        let timeout = self.send_timeout;
+        let stall = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stall.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client read nothing of its answer for {timeout:?}"),
+            ))),
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -174,10 +210,11 @@ impl AsyncWrite for ConnIo {
         if this.replacement.is_some() || this.take_over(buf) {
             return Poll::Ready(Ok(buf.len()));
         }
-        match this.stream.as_mut() {
+        let outcome = match this.stream.as_mut() {
             Some(stream) => Pin::new(stream).poll_write(cx, buf),
             None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        }
+        };
+        this.watch_write(cx, outcome)
     }
 
     fn poll_write_vectored(
@@ -193,10 +230,11 @@ impl AsyncWrite for ConnIo {
         if this.replacement.is_some() || this.take_over(first) {
             return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
         }
-        match this.stream.as_mut() {
+        let outcome = match this.stream.as_mut() {
             Some(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
             None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        }
+        };
+        this.watch_write(cx, outcome)
     }
 
     fn is_write_vectored(&self) -> bool {

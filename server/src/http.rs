@@ -15,8 +15,9 @@
 //! hold: at most `--max-connections` open per process (a [`Permit`] per
 //! connection, taken before accept: back-pressure, not refusal), a request head of
 //! at most [`MAX_HEAD`] within `--header-timeout`, a body within the
-//! [`crate::body`] limits, one request at a time per connection (HTTP/1.1). Each
-//! socket is wrapped in a [`ConnIo`]. Routing is [`crate::api`].
+//! [`crate::body`] limits, answers taken by the client within the send timeout
+//! (the body timeout), one request at a time per connection (HTTP/1.1). Each socket
+//! is wrapped in a [`ConnIo`]. Routing is [`crate::api`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -92,7 +93,14 @@ impl Connections {
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&self.app);
         let linger = Arc::new(AtomicBool::new(false));
-        let io = ConnIo::new(stream, permit, app.stamp(), Arc::clone(&linger));
+        let send_timeout = app.body.timeout;
+        let io = ConnIo::new(
+            stream,
+            permit,
+            app.stamp(),
+            Arc::clone(&linger),
+            send_timeout,
+        );
         let service = service_fn(move |req| {
             let (app, linger) = (Arc::clone(&app), Arc::clone(&linger));
             async move {
