@@ -80,6 +80,20 @@ pub struct Cli {
     /// Cluster: what SIGTERM to the master means.
     #[arg(long, value_enum, default_value_t = SigtermAction::Restart)]
     pub sigterm: SigtermAction,
+    /// How long a request body may take to arrive, from its first awaited byte to its
+    /// last (then 408 and the connection closes); also how long an answer may wait
+    /// on a client that reads none of it (then the connection closes).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// Minimum rate of a request body: by t seconds it must have sent this many
+    /// bytes times (t - 1), or get 408 and the connection closed; 0: no minimum.
+    #[arg(long, default_value_t = 500)]
+    pub body_min_rate: u64,
+    /// Open connections per serving process (single, or each worker); at the cap it
+    /// stops accepting until one closes. Default: the open-file limit minus 64 (or
+    /// minus a quarter of it, if less).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
 }
 
 /// Everything a serving process (single or worker) needs.
@@ -93,6 +107,9 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     pub version_tag: String,
     pub threads: u16,
+    pub body_timeout: Duration,
+    pub body_min_rate: u64,
+    pub max_connections: Option<u64>,
 }
 
 /// The catalog a new database is seeded with.
@@ -140,6 +157,9 @@ impl Cli {
             header_timeout: self.header_timeout,
             version_tag: self.version_tag,
             threads: self.threads,
+            body_timeout: self.body_timeout,
+            body_min_rate: self.body_min_rate,
+            max_connections: self.max_connections,
         };
         match self.mode {
             Mode::Single => Plan::Single {
@@ -182,6 +202,33 @@ mod tests {
             error.contains("--boot-timeout") && error.contains("invalid duration `30`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn hostile_client_limits_have_defaults_and_flags() {
+        let plan = Cli::try_parse_from(["shop-server", "--mode", "single"])
+            .expect("parses")
+            .into_plan();
+        let Plan::Single { serve, .. } = plan else {
+            panic!("expected single mode, got {plan:?}");
+        };
+        assert_eq!(serve.body_timeout, Duration::from_secs(10));
+        assert_eq!(serve.body_min_rate, 500);
+        assert_eq!(serve.max_connections, None);
+        let cli = Cli::try_parse_from([
+            "shop-server",
+            "--body-timeout",
+            "3s",
+            "--body-min-rate",
+            "0",
+            "--max-connections",
+            "100",
+        ])
+        .expect("parses");
+        assert_eq!(cli.body_timeout, Duration::from_secs(3));
+        assert_eq!(cli.body_min_rate, 0);
+        assert_eq!(cli.max_connections, Some(100));
+        assert!(Cli::try_parse_from(["shop-server", "--max-connections", "0"]).is_err());
     }
 
     #[test]
