@@ -3,16 +3,21 @@
 //! (flags, plan), `store` (SQLite), `db` (store on its own thread), `api` (routes),
 //! `pricing` (checkout CPU work), `http` (serving and drain), `accept` (fair accept
 //! from the cluster's shared socket), `accept_error` (back-off and warnings when
-//! accept fails), `serve` (a serving process: single or worker), `master` (cluster
-//! process layer), `supervisor` and `rollout` (the master's lifecycle as a plain
-//! state machine), `worker` (starting and watching one worker process), `signals`,
-//! `sys` (rlimit, socket, pidfile, runtime), `log`.
+//! accept fails), `serve` (a serving process: single or worker), `boot` (boot work
+//! before ready), `master` (cluster process layer), `checkpoint` (the master's WAL
+//! checkpointer), `exe` (the executable of a generation, held open), `supervisor`
+//! and `rollout` (the master's lifecycle as a plain state machine), `worker`
+//! (starting and watching one worker process), `signals`, `sys` (rlimit, socket,
+//! pidfile, runtime), `log`.
 
 mod accept;
 mod accept_error;
 mod api;
+mod boot;
+mod checkpoint;
 mod cli;
 mod db;
+mod exe;
 mod http;
 mod log;
 mod master;

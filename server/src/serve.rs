@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 
 use crate::accept::SharedAcceptor;
 use crate::api::App;
+use crate::boot;
 use crate::cli::ServeConfig;
 use crate::db::Db;
 use crate::http::{self, DrainOutcome, Source, Timeouts};
@@ -41,6 +42,7 @@ pub fn run_single(
         let signals = DrainSignals::install().context("installing signal handlers")?;
         let db = Db::open(&cfg.db, cfg.seed, true)
             .with_context(|| format!("opening database {}", cfg.db.display()))?;
+        boot::warm_up(&cfg, ROLE).await; // nobody listens yet: connections are refused
         let listener = sys::bind(listen).with_context(|| format!("listening on {listen}"))?;
         let _pidfile = pidfile
             .as_deref()
@@ -54,6 +56,7 @@ pub fn run_single(
             cfg.version_tag,
             cfg.db.display()
         );
+        boot::arm_crash(&cfg, ROLE);
         let source = Source::Own(listener);
         Ok::<_, anyhow::Error>(serve_until_drained(source, db, signals, &cfg, ROLE).await)
     })?;
@@ -72,10 +75,12 @@ pub fn run_worker(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
         // The master checkpoints the WAL for all workers.
         let db = Db::open(&cfg.db, cfg.seed, false)
             .with_context(|| format!("opening database {}", cfg.db.display()))?;
+        boot::warm_up(&cfg, ROLE).await; // before accepting: connections wait in the queue
         let acceptor =
             SharedAcceptor::start(listener, ROLE).context("starting the accept thread")?;
         report_ready(ready)?;
         log_event!(ROLE, "ready (version {})", cfg.version_tag);
+        boot::arm_crash(&cfg, ROLE);
         let source = Source::Shared(acceptor);
         Ok::<_, anyhow::Error>(serve_until_drained(source, db, signals, &cfg, ROLE).await)
     })?;
