@@ -74,7 +74,8 @@ pub struct Cli {
     /// Cluster: number of workers (default: available CPUs).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
-    /// Cluster: how long a new worker may take to become ready.
+    /// Cluster: how long a new worker may take to become ready (on top of
+    /// `--boot-time`).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub boot_timeout: Duration,
     /// Cluster: what SIGTERM to the master means.
@@ -94,6 +95,34 @@ pub struct Cli {
     /// minus a quarter of it, if less).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
+    /// Work done before the process reports ready and accepts (loading, warming
+    /// caches), in both modes; a cluster worker's `--boot-timeout` counts on top.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub boot_time: Duration,
+    /// Cluster: how long every new worker of a rollout must stay ready before its
+    /// old worker drains; a new worker that dies first rolls the deploy back.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub settle: Duration,
+    /// Testing: exit 3 this long after reporting ready (a build that crashes soon
+    /// after start).
+    #[arg(long, hide = true, value_parser = parse_duration)]
+    pub crash_after_ready: Option<Duration>,
+    /// Cluster, measurement: how the master checkpoints the WAL.
+    #[arg(long, hide = true, value_enum, default_value_t = WalCheckpoint::Waiting)]
+    pub wal_checkpoint: WalCheckpoint,
+}
+
+/// How the cluster master keeps the shared WAL from growing without end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WalCheckpoint {
+    /// PASSIVE, then past 4,096 frames a RESTART that gives up after a few ms when
+    /// a reader still holds the WAL.
+    Bounded,
+    /// PASSIVE, then past 4,096 frames a RESTART that waits for readers up to the
+    /// 30 s busy timeout, holding the write lock meanwhile.
+    Waiting,
+    /// PASSIVE only: never restarts the WAL, which then grows under constant load.
+    Passive,
 }
 
 /// Everything a serving process (single or worker) needs.
@@ -110,6 +139,8 @@ pub struct ServeConfig {
     pub body_timeout: Duration,
     pub body_min_rate: u64,
     pub max_connections: Option<u64>,
+    pub boot_time: Duration,
+    pub crash_after_ready: Option<Duration>,
 }
 
 /// The catalog a new database is seeded with.
@@ -129,6 +160,8 @@ pub struct ClusterConfig {
     pub boot_timeout: Duration,
     pub drain_timeout: Duration,
     pub sigterm: SigtermAction,
+    pub settle: Duration,
+    pub wal_checkpoint: WalCheckpoint,
 }
 
 /// What this invocation runs, decided once from the flags.
@@ -160,6 +193,8 @@ impl Cli {
             body_timeout: self.body_timeout,
             body_min_rate: self.body_min_rate,
             max_connections: self.max_connections,
+            boot_time: self.boot_time,
+            crash_after_ready: self.crash_after_ready,
         };
         match self.mode {
             Mode::Single => Plan::Single {
@@ -180,6 +215,8 @@ impl Cli {
                     boot_timeout: self.boot_timeout,
                     drain_timeout: serve.drain_timeout,
                     sigterm: self.sigterm,
+                    settle: self.settle,
+                    wal_checkpoint: self.wal_checkpoint,
                     serve,
                 })
             }

@@ -6,19 +6,23 @@
 //! status for refused heads, lingering close), `head_scan`, `conn_limit` (the
 //! connection cap), `accept` (fair accept from the cluster's shared socket),
 //! `accept_error` (back-off and warnings when accept fails), `serve` (a serving
-//! process: single or worker), `master` (cluster
-//! process layer), `supervisor` and `rollout` (the master's lifecycle as a plain
-//! state machine), `worker` (starting and watching one worker process), `signals`,
-//! `sys` (rlimit, socket, pidfile, runtime), `log`.
+//! process: single or worker), `boot` (boot work before ready), `master` (cluster
+//! process layer), `checkpoint` (the master's WAL checkpointer), `exe` (the
+//! executable of a generation, held open), `supervisor` and `rollout` (the master's
+//! lifecycle as a plain state machine), `worker` (starting and watching one worker
+//! process), `signals`, `sys` (rlimit, socket, pidfile, runtime), `log`.
 
 mod accept;
 mod accept_error;
 mod api;
 mod body;
+mod boot;
+mod checkpoint;
 mod cli;
 mod conn_io;
 mod conn_limit;
 mod db;
+mod exe;
 mod head_scan;
 mod http;
 mod log;

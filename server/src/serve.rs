@@ -19,6 +19,7 @@ use anyhow::{Context, bail};
 use crate::accept::SharedAcceptor;
 use crate::api::{App, MAX_BODY};
 use crate::body::BodyLimits;
+use crate::boot;
 use crate::cli::ServeConfig;
 use crate::conn_limit::{self, ConnLimit};
 use crate::db::Db;
@@ -44,6 +45,7 @@ pub fn run_single(
         let signals = DrainSignals::install().context("installing signal handlers")?;
         let db = Db::open(&cfg.db, cfg.seed, true)
             .with_context(|| format!("opening database {}", cfg.db.display()))?;
+        boot::warm_up(&cfg, ROLE).await; // nobody listens yet: connections are refused
         let listener = sys::bind(listen).with_context(|| format!("listening on {listen}"))?;
         let _pidfile = pidfile
             .as_deref()
@@ -59,6 +61,7 @@ pub fn run_single(
         );
         let limit = connection_limit(&cfg, nofile);
         log_event!(ROLE, "{}", limits_line(&cfg, &limit));
+        boot::arm_crash(&cfg, ROLE);
         let source = Source::Own(listener);
         Ok::<_, anyhow::Error>(serve_until_drained(source, db, limit, signals, &cfg, ROLE).await)
     })?;
@@ -78,6 +81,7 @@ pub fn run_worker(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
         let db = Db::open(&cfg.db, cfg.seed, false)
             .with_context(|| format!("opening database {}", cfg.db.display()))?;
         let limit = connection_limit(&cfg, nofile);
+        boot::warm_up(&cfg, ROLE).await; // before accepting: connections wait in the queue
         let acceptor = SharedAcceptor::start(listener, Arc::clone(&limit), ROLE)
             .context("starting the accept thread")?;
         report_ready(ready)?;
@@ -87,6 +91,7 @@ pub fn run_worker(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
             cfg.version_tag,
             limits_line(&cfg, &limit)
         );
+        boot::arm_crash(&cfg, ROLE);
         let source = Source::Shared(acceptor);
         Ok::<_, anyhow::Error>(serve_until_drained(source, db, limit, signals, &cfg, ROLE).await)
     })?;
