@@ -65,6 +65,11 @@ pub struct Cli {
     /// Code version reported in `X-Server-Version` and `/healthz`.
     #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
     pub version_tag: String,
+    /// A file whose first line is the version, read by every serving process when it
+    /// starts (overrides --version-tag): a deploy that rewrites it before SIGTERM
+    /// gives the new workers the new version.
+    #[arg(long)]
+    pub version_file: Option<PathBuf>,
     /// File to write the PID of the master (cluster) or of the process (single) to.
     #[arg(long)]
     pub pidfile: Option<PathBuf>,
@@ -177,6 +182,25 @@ pub enum Plan {
 }
 
 impl Cli {
+    /// Reads `--version-file` into the version tag, if one is given.
+    pub fn resolve_version(&mut self) -> Result<(), String> {
+        let Some(path) = &self.version_file else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --version-file {}: {e}", path.display()))?;
+        match text.lines().next().map(str::trim) {
+            Some(version) if !version.is_empty() => {
+                self.version_tag = version.to_string();
+                Ok(())
+            }
+            _ => Err(format!(
+                "--version-file {}: the first line is empty",
+                path.display()
+            )),
+        }
+    }
+
     pub fn into_plan(self) -> Plan {
         let serve = ServeConfig {
             db: self.db,
@@ -284,5 +308,27 @@ mod tests {
         .expect("parses");
         assert_eq!(cli.mode, Mode::Worker);
         assert_eq!(cli.version_tag, "v2");
+    }
+
+    #[test]
+    fn a_version_file_gives_the_version_when_the_process_starts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("version");
+        std::fs::write(&file, "v7\nnotes\n").expect("write");
+        let mut cli = Cli::try_parse_from([
+            "shop-server",
+            "--version-tag",
+            "v1",
+            "--version-file",
+            file.to_str().expect("utf-8 path"),
+        ])
+        .expect("parses");
+        cli.resolve_version().expect("readable");
+        assert_eq!(cli.version_tag, "v7");
+        std::fs::write(&file, "\n").expect("write");
+        let err = cli.resolve_version().expect_err("empty first line");
+        assert!(err.contains("first line is empty"), "{err}");
+        std::fs::remove_file(&file).expect("remove");
+        assert!(cli.resolve_version().is_err());
     }
 }

@@ -43,7 +43,12 @@ use clap::Parser;
 use cli::{Cli, Plan};
 
 fn main() -> ExitCode {
-    let plan = Cli::parse().into_plan();
+    let mut cli = Cli::parse();
+    if let Err(error) = cli.resolve_version() {
+        log_event!("shop-server", "cannot run: {error}");
+        return ExitCode::from(2);
+    }
+    let plan = cli.into_plan();
     let (role, result) = match plan {
         Plan::Single {
             listen,
