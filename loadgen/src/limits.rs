@@ -70,6 +70,23 @@ fn ephemeral_ports() -> Option<u64> {
     Some(hi.saturating_sub(lo) + 1)
 }
 
+/// How much the scheduler favours a thread that runs users over the server under test
+/// (a nice value; each step is ~25% more CPU share under contention).
+const USER_THREAD_NICE: libc::c_int = -5;
+
+/// Asks the scheduler to favour the calling thread, which runs users: on a machine
+/// that also runs the server, the instrument must not be starved by what it
+/// measures, or requests go out late and the server is spared the load the schedule
+/// demands. Needs CAP_SYS_NICE (root); without it the thread keeps its priority, and
+/// send lateness shows whether that mattered.
+pub fn favour_this_thread() -> bool {
+    // SAFETY: setpriority on this thread's own id; no memory is passed.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, USER_THREAD_NICE) == 0
+    }
+}
+
 /// (CPU seconds user + system, peak RSS in KiB) of this process so far.
 pub fn self_usage() -> (f64, u64) {
     // SAFETY: getrusage writes into the zeroed struct we own; no other invariants.

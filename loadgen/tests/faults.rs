@@ -34,7 +34,7 @@ stop_timeout = "20s"
 
 [[target.modes]]
 name = "cluster"
-command = ["{{bin_dir}}/shop-server", "--mode", "cluster", "--workers", "1", "--listen", "127.0.0.1:{{port}}", "--db", "{{db}}", "--products", "20", "--stock", "1000", "--product-stock", "1=40", "--checkout-io", "5ms"{fault}]
+command = ["{{bin_dir}}/shop-server", "--mode", "cluster", "--workers", "1", "--listen", "127.0.0.1:{{port}}", "--db", "{{db}}", "--products", "20", "--stock", "1000", "--product-stock", "1=40", "--checkout-io", "5ms", "--settle", "200ms"{fault}]
 
 [invariants]
 audit = "/admin/audit"
@@ -94,7 +94,8 @@ expect = [201, 409]
 capture = {{ order_id = "order_id" }}
 records = "order"
 
-# The worker is replaced mid-spike: lose-cart needs a process that exits.
+# The worker is replaced mid-spike (it drains once its replacement has been ready for
+# --settle): lose-cart needs a process that exits while carts are open.
 [[chaos]]
 action = "deploy"
 at = "1.5s"

@@ -11,7 +11,9 @@
 //! is installed without SA_RESTART so accept(2) returns EINTR; closing its copy of
 //! the socket leaves the queue to the other workers. A failed accept is handled as
 //! [`crate::accept_error`] says (running out of file descriptors backs off, warning
-//! at most once a second).
+//! at most once a second). The thread takes a connection [`Permit`] before each
+//! accept: at `--max-connections` it stops accepting, and the queue is left to the
+//! other workers until one of its connections closes.
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -25,16 +27,22 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::accept_error::AcceptErrors;
+use crate::conn_limit::{ConnLimit, Permit};
 
 const WAKE_SIGNAL: libc::c_int = libc::SIGUSR1;
 const BURST_PAUSE: Duration = Duration::from_micros(50);
+/// How often the accept thread looks for a freed permit while at the cap.
+const FULL_PAUSE: Duration = Duration::from_millis(1);
 /// Connections accepted but not yet taken by the event loop. One slot made every
 /// accept wait for a turn of a busy event loop (thousands of connection tasks), which
 /// capped accepts far below a reconnect storm's rate and overflowed the kernel queue.
 pub const HANDOFF_QUEUE: usize = 256;
 
+/// An accepted connection with its place under the cap.
+pub type Accepted = (TcpStream, Permit);
+
 pub struct SharedAcceptor {
-    streams: mpsc::Receiver<TcpStream>,
+    streams: mpsc::Receiver<Accepted>,
     stop: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -60,7 +68,11 @@ fn install_wake_handler() -> io::Result<()> {
 impl SharedAcceptor {
     /// Starts the accept thread on `listener` (made blocking: the flag is shared by
     /// every process holding the socket, and all of them accept this way).
-    pub fn start(listener: TcpListener, role: &'static str) -> io::Result<SharedAcceptor> {
+    pub fn start(
+        listener: TcpListener,
+        limit: Arc<ConnLimit>,
+        role: &'static str,
+    ) -> io::Result<SharedAcceptor> {
         install_wake_handler()?;
         listener.set_nonblocking(false)?;
         let (tx, streams) = mpsc::channel(HANDOFF_QUEUE);
@@ -71,7 +83,7 @@ impl SharedAcceptor {
             std::thread::Builder::new()
                 .name("accept".to_owned())
                 .spawn(move || {
-                    accept_loop(&listener, &tx, &stop, role);
+                    accept_loop(&listener, &tx, &stop, &limit, role);
                     drop(listener);
                     done.store(true, Ordering::Release);
                 })?
@@ -85,18 +97,18 @@ impl SharedAcceptor {
     }
 
     /// The next accepted connection; `None` if the accept thread is gone.
-    pub async fn next(&mut self) -> Option<TcpStream> {
+    pub async fn next(&mut self) -> Option<Accepted> {
         self.streams.recv().await
     }
 
     /// Another connection already handed over, without waiting.
-    pub fn try_next(&mut self) -> Option<TcpStream> {
+    pub fn try_next(&mut self) -> Option<Accepted> {
         self.streams.try_recv().ok()
     }
 
     /// Stops accepting and closes this process's copy of the socket; returns the
     /// connections accepted but not yet taken, which the caller still serves.
-    pub async fn stop(mut self) -> Vec<TcpStream> {
+    pub async fn stop(mut self) -> Vec<Accepted> {
         self.stop.store(true, Ordering::Release);
         let mut left = Vec::new();
         if let Some(thread) = self.thread.take() {
@@ -122,13 +134,19 @@ impl SharedAcceptor {
 
 fn accept_loop(
     listener: &TcpListener,
-    tx: &mpsc::Sender<TcpStream>,
+    tx: &mpsc::Sender<Accepted>,
     stop: &AtomicBool,
+    limit: &Arc<ConnLimit>,
     role: &'static str,
 ) {
     let mut errors = AcceptErrors::new(role);
     let fd = listener.as_raw_fd();
     while !stop.load(Ordering::Acquire) {
+        let Some(permit) = limit.try_acquire() else {
+            limit.warn_full(role);
+            std::thread::sleep(FULL_PAUSE);
+            continue;
+        };
         // SAFETY: accept4 on our listening fd; the new fd is owned below.
         let conn = unsafe {
             libc::accept4(
@@ -141,7 +159,7 @@ fn accept_loop(
         if conn >= 0 {
             // SAFETY: accept4 returned a fresh descriptor that nothing else owns.
             let stream = unsafe { TcpStream::from_raw_fd(conn) };
-            if tx.blocking_send(stream).is_err() {
+            if tx.blocking_send((stream, permit)).is_err() {
                 return; // the event loop is gone
             }
             // Let the other workers' accept threads, woken for the same burst, take

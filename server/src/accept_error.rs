@@ -3,12 +3,15 @@
 //! the one home of [`FD_BACKOFF`] and of the rate-limited warning. An error that
 //! concerns one client (aborted before accept, interrupted) is retried at once and
 //! not logged; running out of file descriptors or memory backs off instead of
-//! spinning, warning at most once a second with the count held back; anything else
-//! is unexpected and is warned about and backed off from the same way. It decides
-//! and logs; the caller does the waiting (a thread sleeps, the event loop awaits).
+//! spinning, warning at most once a second with the count held back (a
+//! [`RateLimit`]); anything else is unexpected and is warned about and backed off
+//! from the same way. It decides and logs; the caller does the waiting (a thread
+//! sleeps, the event loop awaits).
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::log::RateLimit;
 
 /// How long accept waits after running out of file descriptors (or hitting another
 /// error that would repeat at once) before trying again. The connection stays
@@ -57,34 +60,6 @@ impl AcceptErrors {
     }
 }
 
-/// Lets a warning through at most once per period; counts the ones held back.
-struct RateLimit {
-    period: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimit {
-    fn new(period: Duration) -> RateLimit {
-        RateLimit {
-            period,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// `Some(number held back since the last one)` when a warning may be logged now.
-    fn ready(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self.last.is_some_and(|last| now - last < self.period) {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,22 +69,12 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_lets_one_warning_through_per_period() {
-        let mut limit = RateLimit::new(Duration::from_secs(3600));
-        assert_eq!(limit.ready(), Some(0));
-        assert_eq!(limit.ready(), None);
-        assert_eq!(limit.ready(), None);
-        limit.last = Some(Instant::now() - Duration::from_secs(7200));
-        assert_eq!(limit.ready(), Some(2));
-    }
-
-    #[test]
     fn one_clients_trouble_is_retried_at_once() {
         let mut errors = AcceptErrors::new("test");
         for code in [libc::EINTR, libc::ECONNABORTED, libc::EPROTO] {
             assert_eq!(errors.on_error(&os(code)), None, "errno {code}");
         }
-        assert_eq!(errors.warning.last, None, "nothing was logged");
+        assert!(!errors.warning.has_fired(), "nothing was logged");
     }
 
     #[test]
@@ -119,7 +84,7 @@ mod tests {
             assert_eq!(errors.on_error(&os(code)), Some(FD_BACKOFF), "errno {code}");
         }
         // One warning went out; the other three were held back.
-        assert_eq!(errors.warning.suppressed, 3);
+        assert_eq!(errors.warning.held_back(), 3);
     }
 
     #[test]

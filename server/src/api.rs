@@ -1,32 +1,46 @@
-//! The shop's HTTP API: routing, request parsing (size limits, JSON, ids, the
-//! `Idempotency-Key` header), handlers that call the [`Db`], and the mapping of store
-//! errors to status codes with a JSON error body. Every response, errors included,
-//! gets `X-Worker-Pid` and `X-Server-Version` here. Connection handling and drain live
-//! in [`crate::http`].
+//! The shop's HTTP API: the request limits, routing, request parsing (JSON, ids, the
+//! `Idempotency-Key` header) and handlers that call the [`Db`]. Every request's body
+//! is read first, whatever the route, within the [`BodyLimits`] ([`crate::body`]):
+//! 413 past the size limit and 408 past the deadline on every route, both with
+//! `Connection: close`. Every response, errors included, gets `X-Worker-Pid` and
+//! `X-Server-Version` here. Error answers and their statuses are in [`reply`];
+//! connection handling and drain in [`crate::http`].
+
+mod reply;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::http::request::Parts;
+use hyper::{Method, Request, StatusCode, Uri};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub use reply::{ApiError, Reply};
+use reply::{json, ok_json, replayed};
+
+use crate::body::{self, BodyLimits};
+use crate::conn_io::Stamp;
 use crate::db::Db;
 use crate::faults::{self, AnswerLost, LoseAnswer};
 use crate::pricing;
-use crate::store::{CheckoutPlan, MAX_QUANTITY, Order, StoreError, listing_query};
+use crate::store::{CheckoutPlan, MAX_QUANTITY, Order, listing_query};
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 64 * 1024;
+/// Longest request target, path and query (414 beyond, as for most servers: 8 KiB).
+pub const MAX_TARGET: usize = 8 * 1024;
+/// Largest request head, request line and header fields together (431 beyond; 414
+/// when it is the request line that is too long).
+pub const MAX_HEAD: usize = 64 * 1024;
 /// Longest accepted `Idempotency-Key`.
 pub const MAX_KEY_LEN: usize = 200;
-
-pub type Reply = Response<Full<Bytes>>;
+/// Longest part of a path quoted back in an error message.
+const QUOTED_PATH: usize = 100;
 
 /// Per-process state shared by every connection.
 pub struct App {
@@ -35,26 +49,40 @@ pub struct App {
     pub version: String,
     pub checkout_cpu: Duration,
     pub checkout_io: Duration,
-    pid_header: HeaderValue,
-    version_header: HeaderValue,
+    pub body: BodyLimits,
+    stamp: Arc<Stamp>,
     draining: AtomicBool,
 }
 
 impl App {
-    pub fn new(db: Db, version: String, checkout_cpu: Duration, checkout_io: Duration) -> App {
+    pub fn new(
+        db: Db,
+        version: String,
+        checkout_cpu: Duration,
+        checkout_io: Duration,
+        body: BodyLimits,
+    ) -> App {
         let pid = std::process::id();
         let version_header = HeaderValue::from_str(&version)
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-version-tag"));
         App {
             db,
             pid,
-            pid_header: HeaderValue::from(pid),
+            stamp: Arc::new(Stamp {
+                pid: HeaderValue::from(pid),
+                version: version_header,
+            }),
             version,
-            version_header,
             checkout_cpu,
             checkout_io,
+            body,
             draining: AtomicBool::new(false),
         }
+    }
+
+    /// The headers every answer carries, for answers written below hyper.
+    pub fn stamp(&self) -> Arc<Stamp> {
+        Arc::clone(&self.stamp)
     }
 
     /// From now on every response says `Connection: close`, so a client learns from
@@ -65,10 +93,11 @@ impl App {
     }
 }
 
-/// The hyper service: route, then stamp the worker headers on whatever came out. Only
-/// a test-only fault makes it fail (hyper then closes the connection unanswered).
+/// The hyper service: read the body, route, then stamp the worker headers on
+/// whatever came out. Only a test-only fault makes it fail (hyper then closes the
+/// connection unanswered).
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Reply, AnswerLost> {
-    let mut reply = match route(&app, req).await {
+    let mut reply = match answer(&app, req).await {
         Ok(reply) => reply,
         Err(error) => error.into_reply(),
     };
@@ -76,99 +105,52 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Reply, Answ
         return Err(AnswerLost);
     }
     let headers = reply.headers_mut();
-    headers.insert("x-worker-pid", app.pid_header.clone());
-    headers.insert("x-server-version", app.version_header.clone());
+    headers.insert("x-worker-pid", app.stamp.pid.clone());
+    headers.insert("x-server-version", app.stamp.version.clone());
     if app.draining.load(Ordering::Relaxed) {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     Ok(reply)
 }
 
-/// An answer other than success, with the status it maps to.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    allow: Option<&'static str>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-            allow: None,
-        }
+/// Checks the target, reads the whole body, then routes. An answer given before the
+/// body was read closes the connection (the unread rest cannot be told from the
+/// next request).
+async fn answer(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    let (parts, body) = req.into_parts();
+    if target_len(&parts.uri) > MAX_TARGET {
+        let error = ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            format!("request target over {MAX_TARGET} bytes"),
+        );
+        return Err(if body.is_end_stream() {
+            error
+        } else {
+            error.closing()
+        });
     }
+    let body = body::read(body, &app.body).await?;
+    route(app, &parts, body).await
+}
 
-    fn into_reply(self) -> Reply {
-        if self.status.is_server_error() {
-            crate::log_event!("api", "{} {}", self.status.as_u16(), self.message);
-        }
-        let body = serde_json::json!({ "error": self.message }).to_string();
-        let mut reply = json(self.status, body);
-        if let Some(allow) = self.allow {
-            reply
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
-        }
-        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
-            // The body was not read: the connection cannot be reused.
-            reply
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        reply
+fn target_len(uri: &Uri) -> usize {
+    uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+}
+
+/// At most [`QUOTED_PATH`] bytes of a path, for an error message.
+fn quoted(path: &str) -> &str {
+    let mut end = path.len().min(QUOTED_PATH);
+    while !path.is_char_boundary(end) {
+        end -= 1;
     }
+    &path[..end]
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> ApiError {
-        let status = match &error {
-            StoreError::ProductNotFound(_)
-            | StoreError::CartNotFound(_)
-            | StoreError::OrderNotFound(_) => StatusCode::NOT_FOUND,
-            StoreError::OutOfStock { .. } | StoreError::CartCheckedOut { .. } => {
-                StatusCode::CONFLICT
-            }
-            StoreError::EmptyCart(_) => StatusCode::BAD_REQUEST,
-            StoreError::KeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            StoreError::Sqlite(_) | StoreError::Json(_) | StoreError::Closed => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        ApiError::new(status, error.to_string())
-    }
-}
-
-fn json(status: StatusCode, body: impl Into<Bytes>) -> Reply {
-    let mut reply = Response::new(Full::new(body.into()));
-    *reply.status_mut() = status;
-    reply.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    reply
-}
-
-fn ok_json(status: StatusCode, value: &impl serde::Serialize) -> Result<Reply, ApiError> {
-    let body = serde_json::to_vec(value).map_err(StoreError::from)?;
-    Ok(json(status, body))
-}
-
-fn replayed(mut reply: Reply, was_replayed: bool) -> Reply {
-    if was_replayed {
-        reply
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    reply
-}
-
-async fn route(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> {
-    let path = req.uri().path().to_owned();
+async fn route(app: &App, req: &Parts, body: Bytes) -> Result<Reply, ApiError> {
+    let path = req.uri.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method().clone();
+    let method = &req.method;
     let allow = |allowed: &'static str, ok: bool| {
         if ok {
             Ok(())
@@ -177,13 +159,16 @@ async fn route(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> {
                 allow: Some(allowed),
                 ..ApiError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    format!("{method} is not allowed on {path} (allowed: {allowed})"),
+                    format!(
+                        "{method} is not allowed on {} (allowed: {allowed})",
+                        quoted(path)
+                    ),
                 )
             })
         }
     };
-    let get = method == Method::GET || method == Method::HEAD;
-    let post = method == Method::POST;
+    let get = *method == Method::GET || *method == Method::HEAD;
+    let post = *method == Method::POST;
     match segments.as_slice() {
         ["products"] => {
             allow("GET", get)?;
@@ -198,7 +183,7 @@ async fn route(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> {
         }
         ["carts"] => {
             allow("POST", post)?;
-            let key = idempotency_key(&req, false)?;
+            let key = idempotency_key(req, false)?;
             let created = app.db.call(move |s| s.create_cart(key.as_deref())).await?;
             Ok(replayed(
                 json(StatusCode::CREATED, created.body),
@@ -214,11 +199,11 @@ async fn route(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> {
         ["carts", id, "items"] => {
             allow("POST", post)?;
             let cart_id = parse_id(id, "cart")?;
-            let key = idempotency_key(&req, false)?;
+            let key = idempotency_key(req, false)?;
             let AddItem {
                 product_id,
                 quantity,
-            } = read_json(req).await?;
+            } = parse_json(&body)?;
             if !(1..=MAX_QUANTITY).contains(&quantity) {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -233,7 +218,7 @@ async fn route(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> {
         }
         ["checkout"] => {
             allow("POST", post)?;
-            checkout(app, req).await
+            checkout(app, req, &body).await
         }
         ["orders", id] => {
             allow("GET", get)?;
@@ -257,7 +242,7 @@ async fn route(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> {
         }
         ["admin", "orders"] => {
             allow("GET", get)?;
-            let query = req.uri().query().unwrap_or("");
+            let query = req.uri.query().unwrap_or("");
             let (after, limit) =
                 listing_query(query).map_err(|why| ApiError::new(StatusCode::BAD_REQUEST, why))?;
             let page = app.db.call(move |s| s.order_page(after, limit)).await?;
@@ -265,7 +250,7 @@ async fn route(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> {
         }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("no route for {path}"),
+            format!("no route for {}", quoted(path)),
         )),
     }
 }
@@ -283,14 +268,14 @@ struct CheckoutRequest {
 
 /// Checkout: plan (cheap, answers repeats and bad carts), price (CPU), pay (I/O
 /// wait), then confirm in one transaction.
-async fn checkout(app: &App, req: Request<Incoming>) -> Result<Reply, ApiError> {
-    let Some(key) = idempotency_key(&req, true)? else {
+async fn checkout(app: &App, req: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
+    let Some(key) = idempotency_key(req, true)? else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "checkout needs an Idempotency-Key header",
         ));
     };
-    let CheckoutRequest { cart_id } = read_json(req).await?;
+    let CheckoutRequest { cart_id } = parse_json(body)?;
     let plan_key = key.clone();
     let plan = app
         .db
@@ -322,15 +307,15 @@ fn parse_id(text: &str, what: &str) -> Result<i64, ApiError> {
         Ok(id) if id > 0 => Ok(id),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("no {what} with id {text:?}"),
+            format!("no {what} with id {:?}", quoted(text)),
         )),
     }
 }
 
 /// The `Idempotency-Key` header: absent is `None`; present must be 1..=200 visible
 /// ASCII characters.
-fn idempotency_key(req: &Request<Incoming>, required: bool) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
+fn idempotency_key(req: &Parts, required: bool) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers.get("idempotency-key") else {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or_default().trim();
@@ -346,37 +331,14 @@ fn idempotency_key(req: &Request<Incoming>, required: bool) -> Result<Option<Str
     Ok(Some(text.to_owned()))
 }
 
-async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body over {MAX_BODY} bytes"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY as u64) {
-        return Err(too_large());
-    }
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(too_large());
-        }
-        Err(error) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the request body: {error}"),
-            ));
-        }
-    };
-    serde_json::from_slice(&body).map_err(|error| {
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("malformed JSON body: {error}"),
         )
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -67,6 +67,11 @@ pub struct Cli {
     /// Code version reported in `X-Server-Version` and `/healthz`.
     #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
     pub version_tag: String,
+    /// A file whose first line is the version, read by every serving process when it
+    /// starts (overrides --version-tag): a deploy that rewrites it before SIGTERM
+    /// gives the new workers the new version.
+    #[arg(long)]
+    pub version_file: Option<PathBuf>,
     /// File to write the PID of the master (cluster) or of the process (single) to.
     #[arg(long)]
     pub pidfile: Option<PathBuf>,
@@ -76,12 +81,42 @@ pub struct Cli {
     /// Cluster: number of workers (default: available CPUs).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
-    /// Cluster: how long a new worker may take to become ready.
+    /// Cluster: how long a new worker may take to become ready (on top of
+    /// `--boot-time`).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub boot_timeout: Duration,
     /// Cluster: what SIGTERM to the master means.
     #[arg(long, value_enum, default_value_t = SigtermAction::Restart)]
     pub sigterm: SigtermAction,
+    /// How long a request body may take to arrive, from its first awaited byte to its
+    /// last (then 408 and the connection closes); also how long an answer may wait
+    /// on a client that reads none of it (then the connection closes).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// Minimum rate of a request body: by t seconds it must have sent this many
+    /// bytes times (t - 1), or get 408 and the connection closed; 0: no minimum.
+    #[arg(long, default_value_t = 500)]
+    pub body_min_rate: u64,
+    /// Open connections per serving process (single, or each worker); at the cap it
+    /// stops accepting until one closes. Default: the open-file limit minus 64 (or
+    /// minus a quarter of it, if less).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Work done before the process reports ready and accepts (loading, warming
+    /// caches), in both modes; a cluster worker's `--boot-timeout` counts on top.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub boot_time: Duration,
+    /// Cluster: how long every new worker of a rollout must stay ready before its
+    /// old worker drains; a new worker that dies first rolls the deploy back.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub settle: Duration,
+    /// Testing: exit 3 this long after reporting ready (a build that crashes soon
+    /// after start).
+    #[arg(long, hide = true, value_parser = parse_duration)]
+    pub crash_after_ready: Option<Duration>,
+    /// Cluster, measurement: how the master checkpoints the WAL.
+    #[arg(long, hide = true, value_enum, default_value_t = WalCheckpoint::Waiting)]
+    pub wal_checkpoint: WalCheckpoint,
     /// One product's initial stock in a new database, as ID=UNITS (a sale's
     /// doorbuster, e.g. `1=300`); the others get --stock.
     #[arg(long, value_name = "ID=UNITS", value_parser = parse_product_stock)]
@@ -89,6 +124,19 @@ pub struct Cli {
     /// TEST ONLY: run with a bug (see README, "Fault switches"), as NAME[=SHARE].
     #[arg(long = "fault", hide = true, value_delimiter = ',', value_parser = crate::faults::parse_spec)]
     pub faults: Vec<FaultSpec>,
+}
+
+/// How the cluster master keeps the shared WAL from growing without end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WalCheckpoint {
+    /// PASSIVE, then past 4,096 frames a RESTART that gives up after a few ms when
+    /// a reader still holds the WAL.
+    Bounded,
+    /// PASSIVE, then past 4,096 frames a RESTART that waits for readers up to the
+    /// 30 s busy timeout, holding the write lock meanwhile.
+    Waiting,
+    /// PASSIVE only: never restarts the WAL, which then grows under constant load.
+    Passive,
 }
 
 /// Everything a serving process (single or worker) needs.
@@ -102,6 +150,11 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     pub version_tag: String,
     pub threads: u16,
+    pub body_timeout: Duration,
+    pub body_min_rate: u64,
+    pub max_connections: Option<u64>,
+    pub boot_time: Duration,
+    pub crash_after_ready: Option<Duration>,
 }
 
 /// The catalog a new database is seeded with.
@@ -139,6 +192,8 @@ pub struct ClusterConfig {
     pub boot_timeout: Duration,
     pub drain_timeout: Duration,
     pub sigterm: SigtermAction,
+    pub settle: Duration,
+    pub wal_checkpoint: WalCheckpoint,
 }
 
 /// What this invocation runs, decided once from the flags.
@@ -154,6 +209,25 @@ pub enum Plan {
 }
 
 impl Cli {
+    /// Reads `--version-file` into the version tag, if one is given.
+    pub fn resolve_version(&mut self) -> Result<(), String> {
+        let Some(path) = &self.version_file else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --version-file {}: {e}", path.display()))?;
+        match text.lines().next().map(str::trim) {
+            Some(version) if !version.is_empty() => {
+                self.version_tag = version.to_string();
+                Ok(())
+            }
+            _ => Err(format!(
+                "--version-file {}: the first line is empty",
+                path.display()
+            )),
+        }
+    }
+
     pub fn into_plan(self) -> Plan {
         let serve = ServeConfig {
             db: self.db,
@@ -168,6 +242,11 @@ impl Cli {
             header_timeout: self.header_timeout,
             version_tag: self.version_tag,
             threads: self.threads,
+            body_timeout: self.body_timeout,
+            body_min_rate: self.body_min_rate,
+            max_connections: self.max_connections,
+            boot_time: self.boot_time,
+            crash_after_ready: self.crash_after_ready,
         };
         match self.mode {
             Mode::Single => Plan::Single {
@@ -188,6 +267,8 @@ impl Cli {
                     boot_timeout: self.boot_timeout,
                     drain_timeout: serve.drain_timeout,
                     sigterm: self.sigterm,
+                    settle: self.settle,
+                    wal_checkpoint: self.wal_checkpoint,
                     serve,
                 })
             }
@@ -213,6 +294,33 @@ mod tests {
     }
 
     #[test]
+    fn hostile_client_limits_have_defaults_and_flags() {
+        let plan = Cli::try_parse_from(["shop-server", "--mode", "single"])
+            .expect("parses")
+            .into_plan();
+        let Plan::Single { serve, .. } = plan else {
+            panic!("expected single mode, got {plan:?}");
+        };
+        assert_eq!(serve.body_timeout, Duration::from_secs(10));
+        assert_eq!(serve.body_min_rate, 500);
+        assert_eq!(serve.max_connections, None);
+        let cli = Cli::try_parse_from([
+            "shop-server",
+            "--body-timeout",
+            "3s",
+            "--body-min-rate",
+            "0",
+            "--max-connections",
+            "100",
+        ])
+        .expect("parses");
+        assert_eq!(cli.body_timeout, Duration::from_secs(3));
+        assert_eq!(cli.body_min_rate, 0);
+        assert_eq!(cli.max_connections, Some(100));
+        assert!(Cli::try_parse_from(["shop-server", "--max-connections", "0"]).is_err());
+    }
+
+    #[test]
     fn last_flag_wins_so_deploy_wrappers_can_override() {
         let cli = Cli::try_parse_from([
             "shop-server",
@@ -228,5 +336,27 @@ mod tests {
         .expect("parses");
         assert_eq!(cli.mode, Mode::Worker);
         assert_eq!(cli.version_tag, "v2");
+    }
+
+    #[test]
+    fn a_version_file_gives_the_version_when_the_process_starts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("version");
+        std::fs::write(&file, "v7\nnotes\n").expect("write");
+        let mut cli = Cli::try_parse_from([
+            "shop-server",
+            "--version-tag",
+            "v1",
+            "--version-file",
+            file.to_str().expect("utf-8 path"),
+        ])
+        .expect("parses");
+        cli.resolve_version().expect("readable");
+        assert_eq!(cli.version_tag, "v7");
+        std::fs::write(&file, "\n").expect("write");
+        let err = cli.resolve_version().expect_err("empty first line");
+        assert!(err.contains("first line is empty"), "{err}");
+        std::fs::remove_file(&file).expect("remove");
+        assert!(cli.resolve_version().is_err());
     }
 }

@@ -11,11 +11,16 @@
 //! millisecond: at ~10,000 connections that burst swamped the clients, many of whom
 //! sent a request on a connection already closed and had to retry; the other workers
 //! take the reconnections meanwhile. Single mode closes them at once: nobody else
-//! can serve them, and its drain should end quickly.
-//! Routing is [`crate::api`].
+//! can serve them, and its drain should end quickly. Limits on what one client can
+//! hold: at most `--max-connections` open per process (a [`Permit`] per
+//! connection, taken before accept: back-pressure, not refusal), a request head of
+//! at most [`MAX_HEAD`] within `--header-timeout`, a body within the
+//! [`crate::body`] limits, answers taken by the client within the send timeout
+//! (the body timeout), one request at a time per connection (HTTP/1.1). Each socket
+//! is wrapped in a [`ConnIo`]. Routing is [`crate::api`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
@@ -25,7 +30,9 @@ use tokio::sync::watch;
 
 use crate::accept::{HANDOFF_QUEUE, SharedAcceptor};
 use crate::accept_error::AcceptErrors;
-use crate::api::{self, App};
+use crate::api::{self, App, MAX_HEAD};
+use crate::conn_io::{ConnIo, Linger};
+use crate::conn_limit::{ConnLimit, Permit};
 
 /// How long idle keep-alive connections may still send a last request after the
 /// drain began (answered with `Connection: close`) before they are closed.
@@ -35,6 +42,8 @@ const IDLE_GRACE: Duration = Duration::from_millis(250);
 const IDLE_CLOSE_SPREAD: Duration = Duration::from_millis(1000);
 /// Granularity of that spread: connection `n` closes in slot `n % CLOSE_SLOTS`.
 const CLOSE_SLOTS: u32 = 1000;
+/// hyper's buffer per connection: a whole head, and room to read a body through.
+const MAX_BUF: usize = MAX_HEAD + 8 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -57,36 +66,55 @@ struct Connections {
     /// When set: the moment idle connections start closing, and over how long.
     closing: watch::Sender<Option<(Instant, Duration)>>,
     accepted: AtomicU32,
-    open: Arc<AtomicUsize>,
+    limit: Arc<ConnLimit>,
     builder: hyper::server::conn::http1::Builder,
     app: Arc<App>,
 }
 
 impl Connections {
-    fn new(app: Arc<App>, header_timeout: Duration) -> Connections {
+    fn new(app: Arc<App>, header_timeout: Duration, limit: Arc<ConnLimit>) -> Connections {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
+            .max_header_size(MAX_HEAD)
+            .max_buf_size(MAX_BUF)
             .keep_alive(true);
         Connections {
             closing: watch::Sender::new(None),
             accepted: AtomicU32::new(0),
-            open: Arc::new(AtomicUsize::new(0)),
+            limit,
             builder,
             app,
         }
     }
 
-    fn serve(&self, stream: TcpStream) {
+    fn serve(&self, stream: TcpStream, permit: Permit) {
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&self.app);
-        let service = service_fn(move |req| api::handle(Arc::clone(&app), req));
-        let conn = self.builder.serve_connection(TokioIo::new(stream), service);
+        let linger = Arc::new(AtomicBool::new(false));
+        let send_timeout = app.body.timeout;
+        let io = ConnIo::new(
+            stream,
+            permit,
+            app.stamp(),
+            Arc::clone(&linger),
+            send_timeout,
+        );
+        let service = service_fn(move |req| {
+            let (app, linger) = (Arc::clone(&app), Arc::clone(&linger));
+            async move {
+                let reply = api::handle(app, req).await;
+                // An answer given before the body was read: the socket lingers.
+                if matches!(&reply, Ok(r) if r.extensions().get::<Linger>().is_some()) {
+                    linger.store(true, Ordering::Relaxed);
+                }
+                reply
+            }
+        });
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
         let slot = self.accepted.fetch_add(1, Ordering::Relaxed) % CLOSE_SLOTS;
         let mut closing = self.closing.subscribe();
-        let open = Arc::clone(&self.open);
-        open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             tokio::pin!(conn);
             // A client that vanishes or sends garbage ends its own connection only.
@@ -107,7 +135,6 @@ impl Connections {
                     }
                 }
             }
-            open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
@@ -128,23 +155,31 @@ pub enum Source {
 pub async fn serve(
     source: Source,
     app: Arc<App>,
+    limit: Arc<ConnLimit>,
     stop: impl Future<Output = ()>,
     timeouts: Timeouts,
     role: &'static str,
 ) -> DrainOutcome {
-    let connections = Connections::new(app, timeouts.header);
+    let connections = Connections::new(app, timeouts.header, limit);
     let mut accept_errors = AcceptErrors::new(role);
     tokio::pin!(stop);
     let shared = matches!(source, Source::Shared(_));
     let swept = match source {
         Source::Own(listener) => {
             loop {
+                // Back-pressure: no accept without a free permit.
+                let permit = tokio::select! {
+                    biased;
+                    () = &mut stop => break,
+                    permit = connections.limit.acquire(role) => permit,
+                };
                 tokio::select! {
                     biased;
                     () = &mut stop => break,
                     accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => connections.serve(stream),
+                        Ok((stream, _)) => connections.serve(stream, permit),
                         Err(error) => {
+                            drop(permit);
                             if let Some(pause) = accept_errors.on_error(&error) {
                                 tokio::time::sleep(pause).await;
                             }
@@ -161,13 +196,13 @@ pub async fn serve(
                     biased;
                     () = &mut stop => break,
                     accepted = acceptor.next() => match accepted {
-                        Some(stream) => {
-                            serve_std(stream, &connections);
+                        Some((stream, permit)) => {
+                            serve_std(stream, permit, &connections);
                             // Take the whole batch the accept thread queued in this
                             // turn of the loop, not one connection per turn.
                             for _ in 1..HANDOFF_QUEUE {
-                                let Some(stream) = acceptor.try_next() else { break };
-                                serve_std(stream, &connections);
+                                let Some((stream, permit)) = acceptor.try_next() else { break };
+                                serve_std(stream, permit, &connections);
                             }
                         }
                         None => {
@@ -181,11 +216,12 @@ pub async fn serve(
             // other workers (the socket stays open in them and in the master).
             let left = acceptor.stop().await;
             let taken = left.len();
-            left.into_iter().for_each(|s| serve_std(s, &connections));
+            left.into_iter()
+                .for_each(|(s, permit)| serve_std(s, permit, &connections));
             taken
         }
     };
-    let open = connections.open.load(Ordering::Relaxed);
+    let open = connections.limit.open();
     crate::log_event!(
         role,
         "draining: stopped accepting ({swept} queued connections taken), {open} connections open"
@@ -193,7 +229,7 @@ pub async fn serve(
     let began = Instant::now();
     connections.app.start_draining();
     let grace = IDLE_GRACE.min(timeouts.drain);
-    while connections.open.load(Ordering::Relaxed) > 0 && began.elapsed() < grace {
+    while connections.limit.open() > 0 && began.elapsed() < grace {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Never spread past half of what is left of the drain timeout.
@@ -206,7 +242,7 @@ pub async fn serve(
         .closing
         .send_replace(Some((Instant::now(), spread)));
     loop {
-        let open = connections.open.load(Ordering::Relaxed);
+        let open = connections.limit.open();
         if open == 0 {
             return DrainOutcome::Clean;
         }
@@ -225,7 +261,8 @@ fn sweep_backlog(listener: TcpListener, connections: &Connections) -> usize {
     let mut swept = 0;
     while let Ok((stream, _)) = listener.accept() {
         if stream.set_nonblocking(true).is_ok() {
-            serve_std(stream, connections);
+            // Queued before the drain: served even past the cap.
+            serve_std(stream, connections.limit.force(), connections);
             swept += 1;
         }
     }
@@ -233,8 +270,8 @@ fn sweep_backlog(listener: TcpListener, connections: &Connections) -> usize {
 }
 
 /// Serves a non-blocking std stream on the event loop.
-fn serve_std(stream: std::net::TcpStream, connections: &Connections) {
+fn serve_std(stream: std::net::TcpStream, permit: Permit, connections: &Connections) {
     if let Ok(stream) = TcpStream::from_std(stream) {
-        connections.serve(stream);
+        connections.serve(stream, permit);
     }
 }

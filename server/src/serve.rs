@@ -1,9 +1,10 @@
 //! A serving process from start to exit: `single` mode (binds its own socket, writes
 //! the pidfile) and `worker` mode (inherits the socket on fd 3 from the master,
 //! accepts from it with [`SharedAcceptor`], and reports ready on fd 4 once that
-//! accept thread runs). Both open their own database connection, install the
-//! drain signals, serve until one arrives, drain, and exit 0 (clean) or 1 (drain
-//! timeout). This is the process the cluster master starts as each worker.
+//! accept thread runs). Both open their own database connection, set their
+//! connection cap and body limits, install the drain signals, serve until one
+//! arrives, drain, and exit 0 (clean) or 1 (drain timeout). This is the process the
+//! cluster master starts as each worker.
 
 use std::fs::File;
 use std::io::Write;
@@ -16,8 +17,11 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use crate::accept::SharedAcceptor;
-use crate::api::App;
+use crate::api::{App, MAX_BODY};
+use crate::body::BodyLimits;
+use crate::boot;
 use crate::cli::ServeConfig;
+use crate::conn_limit::{self, ConnLimit};
 use crate::db::Db;
 use crate::http::{self, DrainOutcome, Source, Timeouts};
 use crate::log_event;
@@ -41,6 +45,7 @@ pub fn run_single(
         let signals = DrainSignals::install().context("installing signal handlers")?;
         let db = Db::open(&cfg.db, cfg.seed, true)
             .with_context(|| format!("opening database {}", cfg.db.display()))?;
+        boot::warm_up(&cfg, ROLE).await; // nobody listens yet: connections are refused
         let listener = sys::bind(listen).with_context(|| format!("listening on {listen}"))?;
         let _pidfile = pidfile
             .as_deref()
@@ -54,8 +59,11 @@ pub fn run_single(
             cfg.version_tag,
             cfg.db.display()
         );
+        let limit = connection_limit(&cfg, nofile);
+        log_event!(ROLE, "{}", limits_line(&cfg, &limit));
+        boot::arm_crash(&cfg, ROLE);
         let source = Source::Own(listener);
-        Ok::<_, anyhow::Error>(serve_until_drained(source, db, signals, &cfg, ROLE).await)
+        Ok::<_, anyhow::Error>(serve_until_drained(source, db, limit, signals, &cfg, ROLE).await)
     })?;
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     Ok(code)
@@ -63,7 +71,7 @@ pub fn run_single(
 
 pub fn run_worker(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
     const ROLE: &str = "worker";
-    sys::raise_nofile_limit().context("raising the open-file limit")?;
+    let nofile = sys::raise_nofile_limit().context("raising the open-file limit")?;
     let listener = inherited_listener()?;
     let ready = ready_pipe()?;
     let rt = sys::runtime(cfg.threads).context("starting the event loop")?;
@@ -72,29 +80,65 @@ pub fn run_worker(cfg: ServeConfig) -> anyhow::Result<ExitCode> {
         // The master checkpoints the WAL for all workers.
         let db = Db::open(&cfg.db, cfg.seed, false)
             .with_context(|| format!("opening database {}", cfg.db.display()))?;
-        let acceptor =
-            SharedAcceptor::start(listener, ROLE).context("starting the accept thread")?;
+        let limit = connection_limit(&cfg, nofile);
+        boot::warm_up(&cfg, ROLE).await; // before accepting: connections wait in the queue
+        let acceptor = SharedAcceptor::start(listener, Arc::clone(&limit), ROLE)
+            .context("starting the accept thread")?;
         report_ready(ready)?;
-        log_event!(ROLE, "ready (version {})", cfg.version_tag);
+        log_event!(
+            ROLE,
+            "ready (version {}; {})",
+            cfg.version_tag,
+            limits_line(&cfg, &limit)
+        );
+        boot::arm_crash(&cfg, ROLE);
         let source = Source::Shared(acceptor);
-        Ok::<_, anyhow::Error>(serve_until_drained(source, db, signals, &cfg, ROLE).await)
+        Ok::<_, anyhow::Error>(serve_until_drained(source, db, limit, signals, &cfg, ROLE).await)
     })?;
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     Ok(code)
 }
 
+/// `--max-connections`, or what the open-file limit leaves.
+fn connection_limit(cfg: &ServeConfig, nofile: u64) -> Arc<ConnLimit> {
+    let max = cfg.max_connections.unwrap_or(0);
+    let max = if max == 0 {
+        conn_limit::default_max(nofile)
+    } else {
+        usize::try_from(max).unwrap_or(usize::MAX)
+    };
+    ConnLimit::new(max)
+}
+
+fn limits_line(cfg: &ServeConfig, limit: &ConnLimit) -> String {
+    format!(
+        "limits: {} connections, body {MAX_BODY} bytes within {:?} at {} bytes/s after 1s, head within {:?}",
+        limit.max(),
+        cfg.body_timeout,
+        cfg.body_min_rate,
+        cfg.header_timeout
+    )
+}
+
 async fn serve_until_drained(
     source: Source,
     db: Db,
+    limit: Arc<ConnLimit>,
     mut signals: DrainSignals,
     cfg: &ServeConfig,
     role: &'static str,
 ) -> ExitCode {
+    let body = BodyLimits {
+        max: MAX_BODY,
+        timeout: cfg.body_timeout,
+        min_rate: cfg.body_min_rate,
+    };
     let app = Arc::new(App::new(
         db,
         cfg.version_tag.clone(),
         cfg.checkout_cpu,
         cfg.checkout_io,
+        body,
     ));
     let stop = async move {
         let name = signals.recv().await;
@@ -104,7 +148,7 @@ async fn serve_until_drained(
         header: cfg.header_timeout,
         drain: cfg.drain_timeout,
     };
-    match http::serve(source, app, stop, timeouts, role).await {
+    match http::serve(source, app, limit, stop, timeouts, role).await {
         DrainOutcome::Clean => {
             log_event!(role, "drained: every connection finished, exiting 0");
             ExitCode::SUCCESS

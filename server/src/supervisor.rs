@@ -1,62 +1,93 @@
 //! The master's lifecycle as a plain state machine, with no processes, signals or
 //! clocks of its own: it is fed [`Event`]s (a worker became ready or exited, a timer
-//! fired, a restart or stop was asked for) with the current time, and answers with
-//! [`Action`]s (spawn, drain, kill, schedule a respawn, exit, log) that the thin
-//! process layer in [`crate::master`] carries out. Phases: `Starting` (first workers
-//! booting), `Serving`, `RollingOut { pending }` (one old worker at a time: spawn its
-//! replacement, wait until ready, drain the old one, wait for its exit; `pending`
-//! coalesces restarts asked for meanwhile), `Stopping`. Crash recovery with
-//! exponential back-off lives here too. The rollout's own steps are decided by
-//! [`crate::rollout`], which answers with orders (start a replacement, drain an old
-//! worker, finished, aborted) that the supervisor turns into actions.
+//! fired, a generation's executable was opened, a restart or stop was asked for)
+//! with the current time, and answers with [`Action`]s (open or close a generation,
+//! spawn, drain, kill, schedule a timer, exit, log) that the thin process layer in
+//! [`crate::master`] carries out. Phases: `Starting` (first workers booting),
+//! `Serving`, `RollingOut { pending }` (a deploy), `RollingBack { pending }` (a
+//! failed deploy undone), `Stopping`; `pending` coalesces restarts asked for
+//! meanwhile into one more deploy afterwards.
+//!
+//! Workers belong to generations: the workers started from one executable. The
+//! supervisor keeps the last known good generation (at first the one the master was
+//! started with) and starts every crash replacement from it. This file holds the
+//! types, start, stop and readiness; the deploy and its rollback are in
+//! [`deploy`](self::deploy) (steps decided by [`crate::rollout`]), crash recovery with
+//! exponential back-off in [`crash`](self::crash).
+
+mod crash;
+mod deploy;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::rollout::{ExitTaken, Order, Rollout};
+use crate::rollout::Rollout;
 
 /// The master's own numbering of workers (PIDs are the process layer's business).
 pub type WorkerId = u64;
 
-/// A worker that dies sooner than this after becoming ready (or before it) counts as
-/// a quick failure: the next respawn is delayed.
-pub const QUICK_EXIT: Duration = Duration::from_secs(1);
-pub const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// The master's numbering of generations: 1 is the executable it was started with,
+/// each deploy opens the next.
+pub type Generation = u32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Starting,
     Serving,
     RollingOut { pending: bool },
+    RollingBack { pending: bool },
     Stopping,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Ready(WorkerId),
-    /// The worker's process is gone (`clean` = exit status 0).
+    /// The worker's process is gone (`clean` = exit status 0; `sigkill` = ended by
+    /// SIGKILL, whoever sent it).
     Exited {
         id: WorkerId,
         clean: bool,
+        sigkill: bool,
     },
     BootTimedOut(WorkerId),
     DrainTimedOut(WorkerId),
+    /// The settle time asked for by [`Action::SettleAfter`] has passed.
+    Settled(WorkerId),
     RespawnDue,
     Restart,
     Stop,
+    /// [`Action::Load`] opened the generation's executable; `binary` names it.
+    Loaded {
+        generation: Generation,
+        binary: String,
+    },
+    /// [`Action::Load`] could not open it.
+    LoadFailed {
+        generation: Generation,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Start a worker process (and its boot timer).
-    Spawn(WorkerId),
+    /// Open what the start path points at now as this generation's executable,
+    /// and answer [`Event::Loaded`] or [`Event::LoadFailed`].
+    Load(Generation),
+    /// No worker will be started from this generation again: close its executable.
+    Unload(Generation),
+    /// Start a worker process from its generation's executable (and its boot timer).
+    Spawn {
+        id: WorkerId,
+        generation: Generation,
+    },
     /// Ask a worker to drain (SIGTERM) and start its drain timer.
     Drain(WorkerId),
     /// SIGKILL.
     Kill(WorkerId),
     /// Send [`Event::RespawnDue`] after this long.
     RespawnAfter(Duration),
+    /// Send [`Event::Settled`] for this worker after this long.
+    SettleAfter(WorkerId, Duration),
     /// The master is done.
     Exit(u8),
     Log(String),
@@ -70,16 +101,41 @@ pub enum Role {
     Leaving,
 }
 
+/// What the supervisor is configured with.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Workers to keep ready.
+    pub target: usize,
+    /// How long each new worker of a deploy must stay ready before its old one drains.
+    pub settle: Duration,
+}
+
 #[derive(Debug, Clone)]
 struct Worker {
     role: Role,
+    generation: Generation,
     ready_at: Option<Instant>,
     /// When this worker replaces a crashed one: when the crash was seen.
     replaces_crash_at: Option<Instant>,
+    /// The master SIGKILLed it (boot or drain timeout): that kill is its own fault.
+    killed_by_master: bool,
+}
+
+/// A generation and the executable it runs, for log lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Release {
+    generation: Generation,
+    binary: String,
+}
+
+impl std::fmt::Display for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "generation {} ({})", self.generation, self.binary)
+    }
 }
 
 pub struct Supervisor {
-    target: usize,
+    config: Config,
     phase: Phase,
     workers: BTreeMap<WorkerId, Worker>,
     next_id: WorkerId,
@@ -91,13 +147,23 @@ pub struct Supervisor {
     /// Crashed workers not replaced yet, with when each crash was seen.
     owed: Vec<Instant>,
     respawn_scheduled: bool,
+    /// Last known good: every crash replacement and every rollback starts from it.
+    good: Release,
+    /// The generation a deploy is opening ([`Action::Load`]) or rolling out.
+    loading: Option<Generation>,
+    candidate: Option<Release>,
+    next_generation: Generation,
+    /// SIGKILLs from outside that the rollout in progress may still forgive its new
+    /// workers (an OOM-killed build must not be retried for ever).
+    forgivable: usize,
 }
 
 impl Supervisor {
-    /// A supervisor for `target` workers, and the actions that start them.
-    pub fn new(target: usize) -> (Supervisor, Vec<Action>) {
+    /// A supervisor whose workers run `binary` (generation 1, known good: the master
+    /// itself was started from it), and the actions that start them.
+    pub fn new(config: Config, binary: String) -> (Supervisor, Vec<Action>) {
         let mut sup = Supervisor {
-            target,
+            config,
             phase: Phase::Starting,
             workers: BTreeMap::new(),
             next_id: 1,
@@ -106,10 +172,18 @@ impl Supervisor {
             crash_streak: 0,
             owed: Vec::new(),
             respawn_scheduled: false,
+            good: Release {
+                generation: 1,
+                binary,
+            },
+            loading: None,
+            candidate: None,
+            next_generation: 2,
+            forgivable: 0,
         };
         let mut out = Vec::new();
-        for _ in 0..target {
-            sup.spawn(None, &mut out);
+        for _ in 0..config.target {
+            sup.spawn(1, None, &mut out);
         }
         (sup, out)
     }
@@ -120,6 +194,17 @@ impl Supervisor {
 
     pub fn role(&self, id: WorkerId) -> Option<Role> {
         self.workers.get(&id).map(|w| w.role)
+    }
+
+    #[cfg(test)]
+    pub fn generation(&self, id: WorkerId) -> Option<Generation> {
+        self.workers.get(&id).map(|w| w.generation)
+    }
+
+    /// The generation crash replacements start from.
+    #[cfg(test)]
+    pub fn last_known_good(&self) -> Generation {
+        self.good.generation
     }
 
     pub fn ready_count(&self) -> usize {
@@ -138,43 +223,63 @@ impl Supervisor {
         let mut out = Vec::new();
         match event {
             Event::Ready(id) => self.on_ready(id, now, &mut out),
-            Event::Exited { id, clean } => self.on_exit(id, clean, now, &mut out),
+            Event::Exited { id, clean, sigkill } => {
+                self.on_exit(id, clean, sigkill, now, &mut out);
+            }
             Event::BootTimedOut(id) => self.on_boot_timeout(id, &mut out),
             Event::DrainTimedOut(id) => {
                 if self.role(id) == Some(Role::Leaving) {
                     out.push(Action::Log(format!(
                         "worker #{id} still running at the drain timeout: killing it"
                     )));
-                    out.push(Action::Kill(id));
+                    self.kill(id, &mut out);
                 }
             }
-            Event::RespawnDue => {
-                self.respawn_scheduled = false;
-                if self.phase != Phase::Stopping {
-                    for crashed_at in std::mem::take(&mut self.owed) {
-                        self.spawn(Some(crashed_at), &mut out);
-                    }
-                }
+            Event::Settled(id) => {
+                let order = self.rollout.as_mut().and_then(|r| r.on_settled(id, now));
+                self.carry_out(order, now, &mut out);
             }
-            Event::Restart => self.on_restart(now, &mut out),
+            Event::RespawnDue => self.on_respawn_due(&mut out),
+            Event::Restart => self.on_restart(&mut out),
             Event::Stop => self.on_stop(&mut out),
+            Event::Loaded { generation, binary } => {
+                self.on_loaded(generation, binary, now, &mut out);
+            }
+            Event::LoadFailed { generation, error } => {
+                self.on_load_failed(generation, &error, &mut out);
+            }
         }
         out
     }
 
-    fn spawn(&mut self, replaces_crash_at: Option<Instant>, out: &mut Vec<Action>) -> WorkerId {
+    fn spawn(
+        &mut self,
+        generation: Generation,
+        replaces_crash_at: Option<Instant>,
+        out: &mut Vec<Action>,
+    ) -> WorkerId {
         let id = self.next_id;
         self.next_id += 1;
         self.workers.insert(
             id,
             Worker {
                 role: Role::Booting,
+                generation,
                 ready_at: None,
                 replaces_crash_at,
+                killed_by_master: false,
             },
         );
-        out.push(Action::Spawn(id));
+        out.push(Action::Spawn { id, generation });
         id
+    }
+
+    /// SIGKILLs a worker, remembering that the kill was ours.
+    fn kill(&mut self, id: WorkerId, out: &mut Vec<Action>) {
+        if let Some(worker) = self.workers.get_mut(&id) {
+            worker.killed_by_master = true;
+            out.push(Action::Kill(id));
+        }
     }
 
     /// Tells a worker to drain; its exit is then expected.
@@ -204,71 +309,23 @@ impl Supervisor {
         }
         match self.phase {
             Phase::Starting => {
-                if self.ready_count() >= self.target {
+                if self.ready_count() >= self.config.target {
                     self.phase = Phase::Serving;
-                    out.push(Action::Log(format!("all {} workers ready", self.target)));
+                    out.push(Action::Log(format!(
+                        "all {} workers ready ({})",
+                        self.config.target, self.good
+                    )));
                     if std::mem::take(&mut self.restart_after_start) {
-                        self.start_rollout(now, out);
+                        self.begin_deploy(out);
                     }
                 }
             }
-            Phase::RollingOut { .. } => {
+            Phase::RollingOut { .. } | Phase::RollingBack { .. } => {
                 let order = self.rollout.as_mut().and_then(|r| r.on_ready(id, now));
                 self.carry_out(order, now, out);
             }
             Phase::Stopping => self.drain(id, out),
             Phase::Serving => {}
-        }
-    }
-
-    fn on_exit(&mut self, id: WorkerId, clean: bool, now: Instant, out: &mut Vec<Action>) {
-        let Some(worker) = self.workers.remove(&id) else {
-            return;
-        };
-        if self.phase == Phase::Stopping {
-            if self.workers.is_empty() {
-                out.push(Action::Log(
-                    "every worker has exited: master exits 0".into(),
-                ));
-                out.push(Action::Exit(0));
-            }
-            return;
-        }
-        // The rollout decides whether this exit is its business (its replacement
-        // died: abort; the old worker it drained or that crashed: next step).
-        let taken = match self.rollout.as_mut() {
-            Some(rollout) => rollout.on_exit(id, now),
-            None => ExitTaken::NotOurs,
-        };
-        if let ExitTaken::Ours(order) = taken {
-            self.carry_out(order, now, out);
-            return;
-        }
-        if worker.role == Role::Leaving {
-            return; // told to go: never respawned
-        }
-        let quick = worker
-            .ready_at
-            .is_none_or(|ready| now.saturating_duration_since(ready) < QUICK_EXIT);
-        self.crash_streak = if quick { self.crash_streak + 1 } else { 0 };
-        let state = if clean { "exited 0" } else { "died" };
-        self.owed.push(now);
-        if !quick {
-            out.push(Action::Log(format!(
-                "worker #{id} {state} unexpectedly: replacing it now"
-            )));
-            for crashed_at in std::mem::take(&mut self.owed) {
-                self.spawn(Some(crashed_at), out);
-            }
-        } else if !self.respawn_scheduled {
-            let delay = backoff(self.crash_streak);
-            out.push(Action::Log(format!(
-                "worker #{id} {state} unexpectedly ({} quick failures in a row): respawning in {} ms",
-                self.crash_streak,
-                delay.as_millis()
-            )));
-            self.respawn_scheduled = true;
-            out.push(Action::RespawnAfter(delay));
         }
     }
 
@@ -279,32 +336,8 @@ impl Supervisor {
         out.push(Action::Log(format!(
             "worker #{id} not ready within the boot timeout: killing it"
         )));
-        out.push(Action::Kill(id));
+        self.kill(id, out);
         // Its exit then aborts the rollout it belonged to, or counts as a failure.
-    }
-
-    fn on_restart(&mut self, now: Instant, out: &mut Vec<Action>) {
-        match self.phase {
-            Phase::Starting => {
-                self.restart_after_start = true;
-                out.push(Action::Log(
-                    "restart requested while starting: it runs once every worker is ready".into(),
-                ));
-            }
-            Phase::Serving => self.start_rollout(now, out),
-            Phase::RollingOut { pending } => {
-                self.phase = Phase::RollingOut { pending: true };
-                let note = if pending {
-                    " (one is queued already)"
-                } else {
-                    ""
-                };
-                out.push(Action::Log(format!(
-                    "restart requested during a rollout: one more pass after it{note}"
-                )));
-            }
-            Phase::Stopping => {}
-        }
     }
 
     fn on_stop(&mut self, out: &mut Vec<Action>) {
@@ -326,67 +359,11 @@ impl Supervisor {
             out.push(Action::Exit(0));
         }
     }
-
-    fn start_rollout(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let old: Vec<WorkerId> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| w.role != Role::Leaving)
-            .map(|(&id, _)| id)
-            .collect();
-        out.push(Action::Log(format!(
-            "rollout started: replacing {} workers one at a time",
-            old.len()
-        )));
-        self.phase = Phase::RollingOut { pending: false };
-        let (rollout, order) = Rollout::start(old, now);
-        self.rollout = Some(rollout);
-        self.carry_out(Some(order), now, out);
-    }
-
-    /// Carries out what the rollout asked for; when it finished or aborted, ends it
-    /// (and starts the pass queued meanwhile, if there is one).
-    fn carry_out(&mut self, order: Option<Order<WorkerId>>, now: Instant, out: &mut Vec<Action>) {
-        let closing = match order {
-            None => return,
-            Some(Order::StartReplacement { old }) => {
-                let new = self.spawn(None, out);
-                out.push(Action::Log(format!(
-                    "rollout: worker #{new} starting to replace worker #{old}"
-                )));
-                if let Some(rollout) = self.rollout.as_mut() {
-                    rollout.replacement_started(new);
-                }
-                return;
-            }
-            Some(Order::Drain(old)) => {
-                self.drain(old, out);
-                return;
-            }
-            Some(Order::Finished(summary)) => summary.finished(),
-            Some(Order::Aborted {
-                replacement,
-                summary,
-            }) => summary.aborted(replacement),
-        };
-        out.push(Action::Log(closing));
-        self.rollout = None;
-        let pending = matches!(self.phase, Phase::RollingOut { pending: true });
-        self.phase = Phase::Serving;
-        if pending {
-            out.push(Action::Log(
-                "running the restart queued during the rollout".into(),
-            ));
-            self.start_rollout(now, out);
-        }
-    }
-}
-
-/// 100 ms, 200 ms, 400 ms ... up to 10 s, for the n-th quick failure in a row.
-pub fn backoff(streak: u32) -> Duration {
-    let factor = 1u32 << streak.saturating_sub(1).min(16);
-    BACKOFF_FIRST.saturating_mul(factor).min(BACKOFF_MAX)
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_kills;
+#[cfg(test)]
+mod tests_rollback;

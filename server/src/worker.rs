@@ -1,14 +1,15 @@
-//! Starting one worker process from the master: fork+exec of the binary path the
-//! master was started with (so a swapped binary or symlink deploys new code), the
-//! shared listening socket placed on fd 3, the write end of a "ready" pipe on fd 4,
-//! and `PR_SET_PDEATHSIG` so a SIGKILLed master takes its workers with it. Then
-//! watching it: ready (a line on the pipe) and exit, reported as supervisor events.
+//! Starting one worker process from the master: fork, then `fexecve` of its
+//! generation's open executable ([`Executable`]: what the start path pointed at when
+//! the generation began, whatever it points at now), the shared listening socket
+//! placed on fd 3, the write end of a "ready" pipe on fd 4 (and, for a `#!` script,
+//! the script itself on fd 5 for its interpreter), and `PR_SET_PDEATHSIG` so a
+//! SIGKILLed master takes its workers with it. Then watching it: ready (a line on
+//! the pipe) and exit, reported as supervisor events.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 
 use tokio::io::AsyncReadExt;
@@ -16,8 +17,18 @@ use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use crate::exe::{ExecArgs, Executable};
 use crate::serve::{LISTEN_FD, READY_FD};
 use crate::supervisor::{Event, WorkerId};
+
+/// The fd on which a worker started from a `#!` script finds the script (its
+/// interpreter opens `/dev/fd/5`); a binary's descriptor is closed by the exec.
+pub const SCRIPT_FD: RawFd = 5;
+
+// The master's environment, handed to every worker unchanged.
+unsafe extern "C" {
+    static environ: *const *const libc::c_char;
+}
 
 /// What the process layer reports: a supervisor event plus, for exits, the status.
 #[derive(Debug)]
@@ -33,6 +44,7 @@ impl Report {
             Report::Exited(id, status) => Event::Exited {
                 id: *id,
                 clean: status.success(),
+                sigkill: status.signal() == Some(libc::SIGKILL),
             },
         }
     }
@@ -57,14 +69,21 @@ fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Runs in the child between fork and exec: async-signal-safe calls only, no
-/// allocation. Copies go through fds >= 10 first so that a source already sitting on
-/// 3 or 4 cannot be overwritten before it is moved.
-fn place_fds_and_die_with_parent(
+/// What the child needs between fork and exec, all prepared before the fork.
+struct ChildSetup {
     listen: RawFd,
     ready: RawFd,
+    exe: RawFd,
+    script: bool,
     master: libc::pid_t,
-) -> io::Result<()> {
+    args: ExecArgs,
+}
+
+/// Runs in the child between fork and exec: async-signal-safe calls only, no
+/// allocation. Copies go through fds >= 10 first so that a source already sitting on
+/// 3, 4 or 5 cannot be overwritten before it is moved. Ends in `fexecve`: on success
+/// it never returns; on failure the error reaches the parent's `spawn`.
+fn place_fds_and_exec(setup: &ChildSetup) -> io::Result<()> {
     let check = |ret: libc::c_int| {
         if ret < 0 {
             Err(io::Error::last_os_error())
@@ -72,44 +91,58 @@ fn place_fds_and_die_with_parent(
             Ok(ret)
         }
     };
-    // SAFETY: plain syscalls on descriptors inherited from the parent.
+    // SAFETY: plain syscalls on descriptors inherited from the parent; the argument
+    // vector was built before the fork and `environ` is the parent's, unchanged.
     unsafe {
-        let listen_tmp = check(libc::fcntl(listen, libc::F_DUPFD_CLOEXEC, 10))?;
-        let ready_tmp = check(libc::fcntl(ready, libc::F_DUPFD_CLOEXEC, 10))?;
+        let listen_tmp = check(libc::fcntl(setup.listen, libc::F_DUPFD_CLOEXEC, 10))?;
+        let ready_tmp = check(libc::fcntl(setup.ready, libc::F_DUPFD_CLOEXEC, 10))?;
+        let mut exe = check(libc::fcntl(setup.exe, libc::F_DUPFD_CLOEXEC, 10))?;
         // dup2 clears close-on-exec on the copy: fds 3 and 4 survive exec.
         check(libc::dup2(listen_tmp, LISTEN_FD))?;
         check(libc::dup2(ready_tmp, READY_FD))?;
+        if setup.script {
+            exe = check(libc::dup2(exe, SCRIPT_FD))?;
+        }
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
         // The master may have died before prctl: then nobody would kill us.
-        if libc::getppid() != master {
+        if libc::getppid() != setup.master {
             return Err(io::Error::from_raw_os_error(libc::ESRCH));
         }
+        libc::fexecve(exe, setup.args.argv(), environ);
     }
-    Ok(())
+    Err(io::Error::last_os_error())
 }
 
-/// Starts worker `id` and a task that reports its readiness and its exit on
-/// `reports`. Returns its PID.
+/// Starts worker `id` from `exe` (`argv0` is the start path, for `ps`) and a task
+/// that reports its readiness and its exit on `reports`. Returns its PID.
 pub fn spawn(
     id: WorkerId,
-    program: &Path,
+    exe: &Executable,
+    argv0: &OsStr,
     args: &[OsString],
     listener: RawFd,
     reports: mpsc::UnboundedSender<Report>,
 ) -> io::Result<u32> {
+    let exec_args = ExecArgs::new(argv0, args).map_err(io::Error::other)?;
     let (ready_read, ready_write) = pipe_cloexec()?;
-    let ready_raw = ready_write.as_raw_fd();
-    let master = std::process::id() as libc::pid_t;
-    let mut cmd = Command::new(program);
+    let setup = ChildSetup {
+        listen: listener,
+        ready: ready_write.as_raw_fd(),
+        exe: exe.fd(),
+        script: exe.is_script(),
+        master: std::process::id() as libc::pid_t,
+        args: exec_args,
+    };
+    // Never executed: the child replaces itself with `fexecve` in `pre_exec`.
+    let mut cmd = Command::new(argv0);
     // Own process group: a terminal's Ctrl-C reaches the master only, which then
     // drains the workers in order.
-    cmd.args(args)
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .kill_on_drop(false)
         .process_group(0);
     // SAFETY: the closure only makes async-signal-safe syscalls (see above).
     unsafe {
-        cmd.pre_exec(move || place_fds_and_die_with_parent(listener, ready_raw, master));
+        cmd.pre_exec(move || place_fds_and_exec(&setup));
     }
     let child = cmd.spawn()?;
     drop(ready_write); // only the worker holds the write end now: EOF when it dies

@@ -179,11 +179,15 @@ async fn fd_exhaustion(mode: &str, flood: usize) {
     let dir = temp_dir(&format!("emfile-{mode}"));
     let db = dir.path().join("shop.db");
     let mut cmd = std::process::Command::new(BIN);
+    // A connection cap above the file limit: this is about what accept does when
+    // the descriptors run out anyway (the cap's own back-pressure is in hostile.rs).
     cmd.args([
         "--mode",
         mode,
         "--workers",
         "2",
+        "--max-connections",
+        "1000",
         "--listen",
         "127.0.0.1:0",
         "--db",

@@ -1,13 +1,13 @@
 //! Cluster mode against the real binary: a master that never serves and spreads
 //! connections over its workers, a stuck worker killed at the drain timeout, a broken
 //! deploy aborted, crash-loop back-off, clean stops (SIGINT, `--sigterm shutdown`) and
-//! unclean ones (SIGKILL of the master). Behaviour under load is in `cluster_load.rs`.
+//! unclean ones (SIGKILL of the master). Behaviour under load is in `cluster_load.rs`,
+//! last known good and rollbacks in `rollback.rs`.
 
 mod support;
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -17,25 +17,6 @@ use nix::unistd::Pid;
 use serde_json::json;
 
 use support::*;
-
-fn workers(server: &Server) -> BTreeSet<u32> {
-    server.children().into_iter().collect()
-}
-
-/// Points `link` at `target` atomically (a deploy).
-fn swap_link(dir: &TempDir, link: &Path, target: &Path) {
-    let tmp = dir.path().join("link.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    symlink(target, &tmp).expect("symlink");
-    std::fs::rename(&tmp, link).expect("swap symlink");
-}
-
-fn script(dir: &TempDir, name: &str, body: &str) -> PathBuf {
-    let path = dir.path().join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    path
-}
 
 #[tokio::test]
 async fn a_master_and_two_workers_that_alone_serve() {
@@ -195,10 +176,23 @@ async fn a_broken_deploy_is_aborted_and_a_good_one_rolls_out() {
 async fn a_crash_loop_backs_off_instead_of_spinning() {
     let dir = temp_dir("cluster-crashloop");
     let current = dir.path().join("current");
+    // A build that runs until something around it breaks (here: a flag file), so
+    // that the last known good generation itself starts failing.
+    let broken_flag = dir.path().join("broken");
+    let fragile = script(
+        &dir,
+        "fragile.sh",
+        &format!(
+            "[ -e {} ] && exit 3\nexec {BIN} \"$@\"",
+            broken_flag.display()
+        ),
+    );
     swap_link(&dir, &current, Path::new(BIN));
-    let server = start_cluster(&current, &dir, &["--workers", "2"]).await;
-    let broken = script(&dir, "broken.sh", "exit 3");
-    swap_link(&dir, &current, &broken);
+    let server = start_cluster(&current, &dir, &["--workers", "2", "--settle", "100ms"]).await;
+    swap_link(&dir, &current, &fragile);
+    server.signal(Signal::SIGTERM);
+    server.log.wait_for("is last known good", WAIT).await;
+    std::fs::write(&broken_flag, "").expect("write flag");
 
     let cpu_before = cpu_ticks(server.pid);
     let started = Instant::now();
@@ -227,9 +221,9 @@ async fn a_crash_loop_backs_off_instead_of_spinning() {
         "the master spins: {cpu_share:.2} of a core"
     );
 
-    // The other worker kept serving throughout; a fixed binary ends the loop.
+    // The other worker kept serving throughout; a repaired environment ends the loop.
     assert_eq!(get(&client(), &server, "/healthz").await.status, 200);
-    swap_link(&dir, &current, Path::new(BIN));
+    std::fs::remove_file(&broken_flag).expect("remove flag");
     server
         .log
         .wait_for("after the crash", Duration::from_secs(30))

@@ -116,6 +116,7 @@ pub async fn run_threads(
         let spawned = std::thread::Builder::new()
             .name(format!("loadgen-users-{i}"))
             .spawn(move || {
+                limits::favour_this_thread();
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

@@ -26,6 +26,24 @@ struct CartCreated {
 
 impl Store {
     pub fn create_cart(&mut self, key: Option<&str>) -> Result<Recorded, StoreError> {
+        let result = self.create_cart_once(key);
+        self.after_write(result)
+    }
+
+    /// Adds `quantity` of a product to a cart (summing with a line already there) and
+    /// returns the cart as JSON.
+    pub fn add_item(
+        &mut self,
+        cart_id: i64,
+        product_id: i64,
+        quantity: i64,
+        key: Option<&str>,
+    ) -> Result<Recorded, StoreError> {
+        let result = self.add_item_once(cart_id, product_id, quantity, key);
+        self.after_write(result)
+    }
+
+    fn create_cart_once(&mut self, key: Option<&str>) -> Result<Recorded, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -45,9 +63,7 @@ impl Store {
         })
     }
 
-    /// Adds `quantity` of a product to a cart (summing with a line already there) and
-    /// returns the cart as JSON.
-    pub fn add_item(
+    fn add_item_once(
         &mut self,
         cart_id: i64,
         product_id: i64,

@@ -53,8 +53,14 @@ impl Store {
     }
 
     /// Confirms the order; returns it and whether it already existed for this key.
-    /// Out of stock rolls everything back (dropping the transaction).
+    /// Out of stock rolls everything back (dropping the transaction); so does a full
+    /// disk (nothing is confirmed, the same key succeeds later).
     pub fn checkout(&mut self, cart_id: i64, key: &str) -> Result<(Order, bool), StoreError> {
+        let result = self.checkout_once(cart_id, key);
+        self.after_write(result)
+    }
+
+    fn checkout_once(&mut self, cart_id: i64, key: &str) -> Result<(Order, bool), StoreError> {
         let repeat_blind = self.faults.on(Fault::DuplicateOnRetry);
         let stock_update = match self.faults.picks(Fault::Oversell, key) {
             true => faults::UNGUARDED_STOCK_UPDATE,

@@ -2,15 +2,17 @@
 //! audit view. One [`Store`] wraps one connection; every serving process opens its own
 //! (WAL mode, so readers never wait for the writer and several processes share one
 //! file). All writes run in `BEGIN IMMEDIATE` transactions so a writer takes the lock
-//! up front and waits for it (busy timeout) instead of failing half-way. This module
-//! knows nothing about HTTP; [`crate::db`] runs it off the event loop.
+//! up front and waits for it (busy timeout) instead of failing half-way. A full disk
+//! is [`StoreError::DiskFull`], handled in [`space`]. This module knows nothing about
+//! HTTP; [`crate::db`] runs it off the event loop.
 
 mod cart;
 mod checkout;
 mod faults;
 mod listing;
+mod space;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -32,7 +34,10 @@ pub const MAX_QUANTITY: i64 = 1000;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// The volume is full: the transaction was rolled back, nothing was written.
+    #[error("the disk is full, nothing was written; retry later ({0})")]
+    DiskFull(rusqlite::Error),
     #[error("cannot serialize a response: {0}")]
     Json(#[from] serde_json::Error),
     #[error("product {0} not found")]
@@ -143,6 +148,9 @@ CREATE TABLE IF NOT EXISTS request_keys (
 
 pub struct Store {
     conn: Connection,
+    /// The database file, to ask its volume for free space.
+    path: PathBuf,
+    space: space::Pressure,
     /// Test-only faults this store runs with (none in a normal shop).
     faults: Faults,
     /// `lose-cart`: the carts this process created.
@@ -192,6 +200,8 @@ impl Store {
         tx.commit()?;
         Ok(Store {
             conn,
+            path: path.to_owned(),
+            space: space::Pressure::default(),
             faults,
             own_carts: Vec::new(),
         })
@@ -201,8 +211,9 @@ impl Store {
     /// workers: with several processes always in a transaction, a checkpoint can
     /// never finish, so every commit past the threshold retried one (with fsyncs)
     /// and the WAL still grew (240 MB in 5 s of the checkout benchmark, p99 85-110
-    /// ms); the master checkpoints instead ([`Store::checkpoint`]).
-    pub fn disable_auto_checkpoint(&self) -> Result<(), StoreError> {
+    /// ms); the master checkpoints instead ([`Store::checkpoint`]), except on a
+    /// volume short of space (see [`space`]).
+    pub fn disable_auto_checkpoint(&mut self) -> Result<(), StoreError> {
         self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(())
     }
@@ -211,13 +222,18 @@ impl Store {
     /// blocking anyone); then, if the WAL is past `restart_frames` (under constant
     /// load readers always hold it, so it never restarts by itself: 1.9 GB in 5 s),
     /// RESTART, which waits for the writers in progress, briefly holds new ones off,
-    /// and lets the next writer start the WAL from its beginning. Returns the WAL
-    /// frames left after the first pass.
+    /// and lets the next writer start the WAL from its beginning. On a volume short
+    /// of space ([`space::LOW_SPACE`]) it truncates the WAL file instead whenever the
+    /// WAL is not empty, so the WAL cannot fill the volume. Returns the WAL frames
+    /// left after the first pass.
     pub fn checkpoint(&self, restart_frames: i64) -> Result<i64, StoreError> {
         let log: i64 = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
-        if log > restart_frames {
+        if log > 0 && self.short_of_space() {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        } else if log > restart_frames {
             self.conn
                 .query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
         }

@@ -1,28 +1,48 @@
-//! The master's lifecycle without processes: events in, actions out.
+//! The master's lifecycle without processes: events in, actions out. These tests
+//! run without a settle time (a deploy's new worker drains its old one as soon as it
+//! is ready); settle times and rollbacks are in `tests_rollback.rs`. The `Run` helper
+//! plays the process layer: it answers every [`Action::Load`] with
+//! [`Event::Loaded`] at once, as the master does.
 
+use super::crash::backoff;
 use super::*;
 
 /// A supervisor plus a clock the test moves by hand.
-struct Run {
-    sup: Supervisor,
-    now: Instant,
-    min_ready_while_serving: usize,
+pub(super) struct Run {
+    pub sup: Supervisor,
+    pub now: Instant,
+    pub min_ready_while_serving: usize,
+    /// Generations opened so far, in order (`Action::Load`).
+    pub loaded: Vec<Generation>,
+    /// Generations closed so far, in order (`Action::Unload`).
+    pub unloaded: Vec<Generation>,
 }
 
 impl Run {
-    fn start(n: usize) -> (Run, Vec<Action>) {
-        let (sup, actions) = Supervisor::new(n);
+    pub fn start(n: usize) -> (Run, Vec<Action>) {
+        Run::start_with(n, Duration::ZERO)
+    }
+
+    pub fn start_with(n: usize, settle: Duration) -> (Run, Vec<Action>) {
+        let config = Config { target: n, settle };
+        let (sup, actions) = Supervisor::new(config, "v1".into());
         let run = Run {
             sup,
             now: Instant::now(),
             min_ready_while_serving: usize::MAX,
+            loaded: Vec::new(),
+            unloaded: Vec::new(),
         };
         (run, actions)
     }
 
     /// Starts `n` workers and makes them all ready.
-    fn serving(n: usize) -> Run {
-        let (mut run, actions) = Run::start(n);
+    pub fn serving(n: usize) -> Run {
+        Run::serving_with(n, Duration::ZERO)
+    }
+
+    pub fn serving_with(n: usize, settle: Duration) -> Run {
+        let (mut run, actions) = Run::start_with(n, settle);
         for id in spawned(&actions) {
             run.on(Event::Ready(id));
         }
@@ -30,30 +50,48 @@ impl Run {
         run
     }
 
-    fn on(&mut self, event: Event) -> Vec<Action> {
-        let actions = self.sup.handle(event, self.now);
+    /// Feeds `event`; answers the `Load` actions it gives like the master (the
+    /// generation's binary is named `v<generation>`); returns every action.
+    pub fn on(&mut self, event: Event) -> Vec<Action> {
+        let mut actions = self.sup.handle(event, self.now);
+        let mut i = 0;
+        while i < actions.len() {
+            match actions[i] {
+                Action::Load(generation) => {
+                    self.loaded.push(generation);
+                    let binary = format!("v{generation}");
+                    let more = self
+                        .sup
+                        .handle(Event::Loaded { generation, binary }, self.now);
+                    actions.extend(more);
+                }
+                Action::Unload(generation) => self.unloaded.push(generation),
+                _ => {}
+            }
+            i += 1;
+        }
         if self.sup.phase() != Phase::Starting && self.sup.phase() != Phase::Stopping {
             self.min_ready_while_serving = self.min_ready_while_serving.min(self.sup.ready_count());
         }
         actions
     }
 
-    fn later(&mut self, by: Duration) {
+    pub fn later(&mut self, by: Duration) {
         self.now += by;
     }
 }
 
-fn spawned(actions: &[Action]) -> Vec<WorkerId> {
+pub(super) fn spawned(actions: &[Action]) -> Vec<WorkerId> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Spawn(id) => Some(*id),
+            Action::Spawn { id, .. } => Some(*id),
             _ => None,
         })
         .collect()
 }
 
-fn drained(actions: &[Action]) -> Vec<WorkerId> {
+pub(super) fn drained(actions: &[Action]) -> Vec<WorkerId> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -63,14 +101,18 @@ fn drained(actions: &[Action]) -> Vec<WorkerId> {
         .collect()
 }
 
-fn logged(actions: &[Action], needle: &str) -> bool {
+pub(super) fn logged(actions: &[Action], needle: &str) -> bool {
     actions
         .iter()
         .any(|a| matches!(a, Action::Log(text) if text.contains(needle)))
 }
 
-fn exited(id: WorkerId) -> Event {
-    Event::Exited { id, clean: true }
+pub(super) fn exited(id: WorkerId) -> Event {
+    Event::Exited {
+        id,
+        clean: true,
+        sigkill: false,
+    }
 }
 
 #[test]
@@ -143,6 +185,7 @@ fn a_replacement_that_dies_before_ready_aborts_the_rollout() {
     let a = run.on(Event::Exited {
         id: 3,
         clean: false,
+        sigkill: false,
     });
     assert!(logged(&a, "rollout aborted"), "{a:?}");
     assert!(spawned(&a).is_empty() && drained(&a).is_empty(), "{a:?}");
@@ -159,6 +202,7 @@ fn a_replacement_not_ready_in_time_is_killed_and_aborts() {
     let a = run.on(Event::Exited {
         id: 3,
         clean: false,
+        sigkill: false,
     });
     assert!(logged(&a, "rollout aborted"), "{a:?}");
     assert!(spawned(&a).is_empty());
@@ -178,6 +222,7 @@ fn a_worker_stuck_draining_is_killed_at_the_drain_timeout() {
     let a = run.on(Event::Exited {
         id: 1,
         clean: false,
+        sigkill: false,
     });
     assert!(logged(&a, "rollout finished"), "{a:?}");
     assert!(
@@ -197,6 +242,7 @@ fn a_crashed_worker_is_replaced_at_once() {
     let a = run.on(Event::Exited {
         id: 1,
         clean: false,
+        sigkill: false,
     });
     assert_eq!(spawned(&a), vec![3], "{a:?}");
     run.later(Duration::from_millis(40));
@@ -211,13 +257,18 @@ fn a_crash_loop_backs_off_exponentially() {
     let a = run.on(Event::Exited {
         id: 1,
         clean: false,
+        sigkill: false,
     });
     let mut id = spawned(&a)[0];
     let mut delays = Vec::new();
     for _ in 0..10 {
         // Dies 10 ms after start, before it is ready.
         run.later(Duration::from_millis(10));
-        let a = run.on(Event::Exited { id, clean: false });
+        let a = run.on(Event::Exited {
+            id,
+            clean: false,
+            sigkill: false,
+        });
         assert!(
             spawned(&a).is_empty(),
             "no immediate respawn in a crash loop: {a:?}"
@@ -241,7 +292,11 @@ fn a_crash_loop_backs_off_exponentially() {
     // A worker that then stays up resets the streak.
     run.on(Event::Ready(id));
     run.later(Duration::from_secs(2));
-    let a = run.on(Event::Exited { id, clean: false });
+    let a = run.on(Event::Exited {
+        id,
+        clean: false,
+        sigkill: false,
+    });
     assert_eq!(spawned(&a).len(), 1, "{a:?}");
 }
 
@@ -253,6 +308,7 @@ fn an_old_worker_dying_while_its_replacement_boots_is_not_doubled() {
     let a = run.on(Event::Exited {
         id: 1,
         clean: false,
+        sigkill: false,
     });
     assert!(
         spawned(&a).is_empty(),
@@ -283,6 +339,7 @@ fn stop_drains_everyone_then_exits_0() {
     let a = run.on(Event::Exited {
         id: 3,
         clean: false,
+        sigkill: false,
     });
     assert!(spawned(&a).is_empty(), "nothing respawned while stopping");
     let a = run.on(exited(2));

@@ -2,13 +2,20 @@
 //! `shop-server` binary started on a free loopback port (port 0, the real port read
 //! from its log) and killed with its children in `Drop` even when a test fails, its
 //! stderr captured line by line, and /proc helpers. HTTP helpers are in `http`, the
-//! load generator in `load`.
+//! load generator in `load`, hostile clients in `attack`, deploy helpers (symlink
+//! swaps, scripts) in `deploy`.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+mod attack;
+mod deploy;
 mod http;
 mod load;
 
-#[allow(unused_imports)] // not every test binary uses both
+#[allow(unused_imports)]
+pub use attack::*;
+#[allow(unused_imports)] // not every test binary uses all of them
+pub use deploy::*;
+#[allow(unused_imports)]
 pub use http::*;
 #[allow(unused_imports)]
 pub use load::*;
