@@ -16,7 +16,8 @@ type Row = HashMap<String, String>;
 fn shop_scenario(mode: &str, extra_mode_keys: &str, load: &str, chaos: &str) -> String {
     let bin = shop_server();
     let workers = if mode == "cluster" {
-        r#""--workers", "2", "#
+        // A short settle, so a two-worker rollout fits in these short runs.
+        r#""--workers", "2", "--settle", "200ms", "#
     } else {
         ""
     };

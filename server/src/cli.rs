@@ -115,7 +115,7 @@ pub struct Cli {
     #[arg(long, hide = true, value_parser = parse_duration)]
     pub crash_after_ready: Option<Duration>,
     /// Cluster, measurement: how the master checkpoints the WAL.
-    #[arg(long, hide = true, value_enum, default_value_t = WalCheckpoint::Waiting)]
+    #[arg(long, hide = true, value_enum, default_value_t = WalCheckpoint::Bounded)]
     pub wal_checkpoint: WalCheckpoint,
     /// One product's initial stock in a new database, as ID=UNITS (a sale's
     /// doorbuster, e.g. `1=300`); the others get --stock.
@@ -129,11 +129,12 @@ pub struct Cli {
 /// How the cluster master keeps the shared WAL from growing without end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WalCheckpoint {
-    /// PASSIVE, then past 4,096 frames a RESTART that gives up after a few ms when
-    /// a reader still holds the WAL.
+    /// PASSIVE, then past 4,096 frames a RESTART that gives up after 10 ms when a
+    /// reader still holds the WAL (the default).
     Bounded,
     /// PASSIVE, then past 4,096 frames a RESTART that waits for readers up to the
-    /// 30 s busy timeout, holding the write lock meanwhile.
+    /// 30 s busy timeout, holding the write lock meanwhile (the former behaviour: a
+    /// worker stopped inside a read stalled every worker's writes).
     Waiting,
     /// PASSIVE only: never restarts the WAL, which then grows under constant load.
     Passive,

@@ -63,7 +63,19 @@ pub enum Failed {
 pub struct Summary {
     pub replaced: usize,
     pub total: usize,
+    /// Old workers that died before their turn (crash recovery replaced them).
+    pub gone: usize,
     pub took: Duration,
+}
+
+impl Summary {
+    /// `", 1 gone before its turn"`, or nothing.
+    pub fn gone_note(&self) -> String {
+        match self.gone {
+            0 => String::new(),
+            n => format!(", {n} gone before its turn"),
+        }
+    }
 }
 
 /// What a worker's exit meant to the rollout.
@@ -107,6 +119,7 @@ pub struct Rollout<W> {
     probation: bool,
     /// Replacements whose step is done (watched while on probation).
     done: Vec<W>,
+    gone: usize,
 }
 
 impl<W: Copy + Eq> Rollout<W> {
@@ -137,6 +150,7 @@ impl<W: Copy + Eq> Rollout<W> {
             settle,
             probation,
             done: Vec::new(),
+            gone: 0,
         };
         let order = rollout.advance(now);
         (rollout, order)
@@ -216,7 +230,9 @@ impl<W: Copy + Eq> Rollout<W> {
     /// crashed one, or, when its old worker still serves, its step starts again.
     pub fn on_exit(&mut self, id: W, blamed: bool, now: Instant) -> ExitTaken<W> {
         // An old worker that died before its turn: crash recovery replaces it.
+        let queued = self.old.len();
         self.old.retain(|&old| old != id);
+        self.gone += queued - self.old.len();
         if self.done.contains(&id) {
             self.done.retain(|&done| done != id);
             if !self.probation || !blamed {
@@ -309,6 +325,7 @@ impl<W: Copy + Eq> Rollout<W> {
         Summary {
             replaced: self.replaced,
             total: self.total,
+            gone: self.gone,
             took: now.saturating_duration_since(self.started),
         }
     }

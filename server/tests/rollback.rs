@@ -21,13 +21,14 @@ use nix::unistd::Pid;
 use support::*;
 
 /// A cluster of 2 started through `<dir>/current` -> the real binary, version v1,
-/// with a running independent client.
+/// with a running independent client. Fields drop in order: the server (and its
+/// workers) is killed before its folder is removed.
 struct Deployed {
-    dir: TempDir,
-    current: PathBuf,
     server: Server,
     stop: Arc<AtomicBool>,
     load: tokio::task::JoinHandle<LoadStats>,
+    current: PathBuf,
+    dir: TempDir,
 }
 
 impl Deployed {
@@ -63,11 +64,11 @@ impl Deployed {
         ));
         tokio::time::sleep(Duration::from_millis(300)).await;
         Deployed {
-            dir,
-            current,
             server,
             stop,
             load,
+            current,
+            dir,
         }
     }
 

@@ -14,6 +14,7 @@ pub(crate) mod compare;
 pub(crate) mod data;
 pub(crate) mod fmt;
 mod page;
+mod recovery;
 
 use std::path::{Path, PathBuf};
 

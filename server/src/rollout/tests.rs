@@ -88,9 +88,14 @@ impl Run {
     }
 
     fn summary(&self, replaced: usize, total: usize) -> Summary {
+        self.summary_gone(replaced, total, 0)
+    }
+
+    fn summary_gone(&self, replaced: usize, total: usize, gone: usize) -> Summary {
         Summary {
             replaced,
             total,
+            gone,
             took: self.now - self.started,
         }
     }
@@ -266,7 +271,9 @@ fn an_old_worker_dying_before_its_turn_is_skipped_and_its_crash_replacement_queu
     let next = run.ours(3);
     let c = run.replace(next, 4);
     run.ready_and_settled(c);
-    assert_eq!(run.ours(4), Some(Order::Finished(run.summary(3, 4))));
+    let summary = run.summary_gone(3, 4, 1);
+    assert_eq!(run.ours(4), Some(Order::Finished(summary)));
+    assert_eq!(summary.gone_note(), ", 1 gone before its turn");
 }
 
 #[test]

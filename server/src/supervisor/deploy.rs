@@ -147,11 +147,12 @@ impl Supervisor {
             Some(Order::Drain(old)) => self.drain(old, out),
             Some(Order::Finished(summary)) if rolling_back => {
                 out.push(Action::Log(format!(
-                    "rollback finished in {} ms: {} of {} workers back on {}",
+                    "rollback finished in {} ms: {} of {} workers back on {}{}",
                     summary.took.as_millis(),
                     summary.replaced,
                     summary.total,
-                    self.good
+                    self.good,
+                    summary.gone_note()
                 )));
                 self.end_rollout(out);
             }
@@ -193,10 +194,11 @@ impl Supervisor {
             None => None,
         };
         out.push(Action::Log(format!(
-            "rollout finished in {} ms: {} of {} workers replaced; {} is last known good",
+            "rollout finished in {} ms: {} of {} workers replaced{}; {} is last known good",
             summary.took.as_millis(),
             summary.replaced,
             summary.total,
+            summary.gone_note(),
             self.good
         )));
         if let Some(previous) = previous.filter(|p| p.generation != self.good.generation) {
@@ -216,12 +218,13 @@ impl Supervisor {
                 .count();
             return format!(
                 "rollback stopped after {} ms: worker #{failed} of {} {}; {} of {} workers \
-                 rolled back, {left} of another generation still serving",
+                 rolled back{}, {left} of another generation still serving",
                 s.took.as_millis(),
                 self.good,
                 describe(when),
                 s.replaced,
-                s.total
+                s.total,
+                s.gone_note()
             );
         }
         let candidate = match &self.candidate {
@@ -230,11 +233,12 @@ impl Supervisor {
         };
         format!(
             "rollout aborted after {} ms: worker #{failed} of {candidate} {}; {} of {} workers \
-             had been replaced",
+             had been replaced{}",
             s.took.as_millis(),
             describe(when),
             s.replaced,
-            s.total
+            s.total,
+            s.gone_note()
         )
     }
 

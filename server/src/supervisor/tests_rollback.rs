@@ -256,7 +256,13 @@ fn a_crash_during_a_deploy_restarts_old_code_which_the_deploy_then_replaces() {
     run.later(SETTLE);
     assert_eq!(drained(&run.on(Event::Settled(5))), vec![4]);
     let a = run.on(exited(4));
-    assert!(logged(&a, "is last known good"), "{a:?}");
+    assert!(
+        logged(
+            &a,
+            "2 of 3 workers replaced, 1 gone before its turn; generation 2 (v2) is last known good"
+        ),
+        "{a:?}"
+    );
     assert_eq!(run.sup.generation(3), Some(2));
     assert_eq!(run.sup.generation(5), Some(2));
     assert_eq!(run.sup.worker_count(), 2);

@@ -222,8 +222,11 @@ impl ChaosRun<'_> {
 
     /// Sends `signal` and logs the action, or says why it could not be sent.
     fn send(&self, kind: Kind, pid: i32, signal: Signal, detail: &str) -> Result<(), String> {
+        // Timed before the signal: what it causes (a worker the watcher sees start) must
+        // never appear to come first.
+        let at = Instant::now();
         signal::kill(Pid::from_raw(pid), signal)
-            .map(|()| self.events.record(kind, pid, detail))
+            .map(|()| self.events.record_at(at, kind, pid, detail))
             .map_err(|errno| format!("{signal} to pid {pid} failed: {errno}"))
     }
 
