@@ -15,8 +15,8 @@ pub const SPIKE_WINDOW_S: usize = 5;
 /// Start lateness p99 above this means the generator, not the server, may have set
 /// the pace (run folders from before send lateness was measured).
 pub const LATENESS_P99_LIMIT_MS: f64 = 100.0;
-/// More requests written late than this share means the generator set the pace (the
-/// default `late_budget`; the run itself applied the scenario's own).
+/// More requests written late than this share means the generator set the pace, when
+/// the scenario does not say (`late_budget`'s default).
 pub const LATE_SHARE_LIMIT: f64 = 0.01;
 
 /// Whether the generator kept to the schedule.
@@ -29,11 +29,11 @@ pub enum Pace {
 
 /// The generator's pace in one mode: by its late requests when the folder has them,
 /// else by start lateness.
-pub fn generator_verdict(f: &ModeFacts) -> Pace {
+pub fn generator_verdict(f: &ModeFacts, late_budget: f64) -> Pace {
     let row = &f.row;
     if row.send_lateness_max_ms.get().is_some_and(|max| max > 0.0) || row.generator_late > 0 {
         let sent = f.requests.max(1) as f64;
-        return if row.generator_late as f64 > LATE_SHARE_LIMIT * sent {
+        return if row.generator_late as f64 > late_budget * sent {
             Pace::Late
         } else {
             Pace::OnTime

@@ -42,6 +42,8 @@ pub struct RunData {
     pub thresholds: Option<Vec<ThresholdRow>>,
     /// Keyed by mode; a mode without its `.hgrm` file is simply absent.
     pub histograms: BTreeMap<String, Hgrm>,
+    /// The share of late requests the scenario allowed (`load.late_budget`).
+    pub late_budget: f64,
 }
 
 impl RunData {
@@ -103,7 +105,30 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         stock,
         thresholds,
         histograms,
+        late_budget: scenario_late_budget(dir),
     })
+}
+
+/// `late_budget` of the scenario's `[load]` table (1% when absent), read line by line
+/// for the same reason as the name.
+fn scenario_late_budget(dir: &Path) -> f64 {
+    let text = fs::read_to_string(dir.join(table::SCENARIO)).unwrap_or_default();
+    let mut table = "";
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            table = line;
+        } else if table == "[load]" {
+            let value = line
+                .strip_prefix("late_budget")
+                .and_then(|r| r.trim_start().strip_prefix('='))
+                .and_then(|v| v.split('#').next())
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            if let Some(v) = value.filter(|v| (0.0..=1.0).contains(v)) {
+                return v;
+            }
+        }
+    }
+    super::compare::LATE_SHARE_LIMIT
 }
 
 /// The scenario's top-level `name = "..."`, read without a full TOML parse so that a

@@ -144,7 +144,7 @@ pub fn comparison(facts: &[ModeFacts]) -> Table {
     Table { head, rows }
 }
 
-pub fn generator(facts: &[ModeFacts]) -> Vec<Block> {
+pub fn generator(facts: &[ModeFacts], late_budget: f64) -> Vec<Block> {
     let head = [
         "mode",
         "loadgen CPU",
@@ -164,7 +164,7 @@ pub fn generator(facts: &[ModeFacts]) -> Vec<Block> {
         .iter()
         .map(|f| {
             let late = f.row.start_lateness_p99_ms;
-            let verdict = match compare::generator_verdict(f) {
+            let verdict = match compare::generator_verdict(f, late_budget) {
                 compare::Pace::Late => {
                     Cell::text("LATE: the generator set the pace").tone(Tone::Bad)
                 }
@@ -236,12 +236,12 @@ pub fn generator(facts: &[ModeFacts]) -> Vec<Block> {
         Block::Para(vec![text(format!(
             "Start lateness is how late users began their journey against the schedule; send \
              lateness is how late loadgen wrote each request against the instant it was due. \
-             When more than {}% of requests were written late (past the scenario's \
-             `late_after`, 50 ms by default), or, in older run folders, start lateness p99 \
-             is above {} ms, the generator could not keep up and set the pace, and the run \
-             itself exits 3. Users who abort stop at the first step that fails; users cut off \
+             When more than {}% of requests (the scenario's `late_budget`, 1% by default) \
+             were written late (past its `late_after`, 50 ms by default), or, in older run \
+             folders, start lateness p99 is above {} ms, the generator could not keep up and \
+             set the pace, and the run itself exits 3. Users who abort stop at the first step that fails; users cut off \
              were still walking when the run was cut off.",
-            compare::LATE_SHARE_LIMIT * 100.0,
+            late_budget * 100.0,
             compare::LATENESS_P99_LIMIT_MS
         ))]),
         Block::Table(Table { head, rows }),

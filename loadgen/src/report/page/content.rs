@@ -37,7 +37,7 @@ pub fn build(run: &RunData, facts: &[ModeFacts], charts: &[ChartFile]) -> Vec<Bl
         ),
     ));
     out.push(Block::Definitions(defs));
-    out.extend(generator(facts));
+    out.extend(generator(facts, run.late_budget));
     out.push(Block::Heading(2, "Charts".into()));
     let without_histogram: Vec<&str> = run
         .mode_names()
