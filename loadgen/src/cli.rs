@@ -129,12 +129,7 @@ fn exit_code(outcome: &Outcome) -> u8 {
             Failure::Run(RunError::Target(t)) if t.is_usage() => 2,
             // A folder that is not a run folder is bad input; failing to draw or write
             // what was read is the harness's own failure.
-            Failure::Report(
-                ReportError::Read { .. }
-                | ReportError::Csv { .. }
-                | ReportError::Hgrm { .. }
-                | ReportError::NoModes { .. },
-            ) => 2,
+            Failure::Report(ReportError::Folder(_) | ReportError::NoModes { .. }) => 2,
             Failure::Run(_) | Failure::Report(_) | Failure::Shard(_) | Failure::Runtime(_) => 3,
         },
     }

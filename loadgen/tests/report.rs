@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use loadgen::report::{ReportError, render};
+use loadgen::runfolder::ReadError;
 
 /// A copy of a fixture run in a fresh temporary directory, removed on drop.
 struct RunCopy {
@@ -257,7 +258,7 @@ fn a_malformed_csv_names_the_file_line_and_column() {
 
     let err = render(&run.dir).expect_err("a bad number must fail the render");
     match &err {
-        ReportError::Csv { file, line, .. } => {
+        ReportError::Folder(ReadError::Csv { file, line, .. }) => {
             assert!(file.ends_with("timeseries.csv"), "{}", file.display());
             assert_eq!(*line, 6, "{err}");
         }
@@ -276,7 +277,7 @@ fn a_missing_required_file_is_named() {
     fs::remove_file(run.path("workers.csv")).expect("remove");
     let err = render(&run.dir).expect_err("workers.csv is required");
     assert!(
-        matches!(&err, ReportError::Read { file, .. } if file.ends_with("workers.csv")),
+        matches!(&err, ReportError::Folder(ReadError::Io { file, .. }) if file.ends_with("workers.csv")),
         "{err:?}"
     );
 }

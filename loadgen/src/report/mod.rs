@@ -25,23 +25,9 @@ use crate::runfolder::ReadError;
 /// What went wrong while rendering; every variant names the file involved.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("cannot read {}: {source}", file.display())]
-    Read {
-        file: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}, line {line}: {message}", file.display())]
-    Csv {
-        file: PathBuf,
-        line: u64,
-        message: String,
-    },
-    #[error("{}, line {line}: {message}", file.display())]
-    Hgrm {
-        file: PathBuf,
-        line: u64,
-        message: String,
-    },
+    /// The run folder could not be read (a file missing, a bad row): its own words.
+    #[error(transparent)]
+    Folder(#[from] ReadError),
     #[error("{}: no mode rows, nothing to report", file.display())]
     NoModes { file: PathBuf },
     #[error("cannot register the embedded font: {0}")]
@@ -53,32 +39,6 @@ pub enum ReportError {
         file: PathBuf,
         source: std::io::Error,
     },
-}
-
-impl From<ReadError> for ReportError {
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::Io { file, source } => Self::Read { file, source },
-            ReadError::Csv {
-                file,
-                line,
-                message,
-            } => Self::Csv {
-                file,
-                line,
-                message,
-            },
-            ReadError::Hgrm {
-                file,
-                line,
-                message,
-            } => Self::Hgrm {
-                file,
-                line,
-                message,
-            },
-        }
-    }
 }
 
 /// A chart written by [`render`], with its pixel size.
