@@ -199,6 +199,21 @@ fn comparison_table_holds_the_measured_numbers() {
     assert!(elsewhere.contains("| 0 |"), "{elsewhere}");
     let whole = row("Dropped requests, whole run");
     assert!(whole.contains("1,775 of"), "{whole}");
+    let retry = row("Retry budget (the same for every mode)");
+    assert!(retry.contains("no retries"), "{retry}");
+    // The budget comes from the run's own scenario copy.
+    let scenario = run.read("scenario.toml");
+    fs::write(
+        run.path("scenario.toml"),
+        format!("{scenario}\n[load.retry]\ncount = 2\nbackoff = \"200ms\"\n"),
+    )
+    .expect("write scenario");
+    render(&run.dir).expect("renders again");
+    let md = run.read("report.md");
+    assert!(
+        md.contains("| 2 retries of a request that got no answer, 200ms apart and doubling |"),
+        "{md}"
+    );
     // single: downtime rows 1102, 1416, 1241 ms; cluster: kill to worker-started
     // 0.213, 0.229, 0.242 s.
     let recovery = row("Crash recovery time");

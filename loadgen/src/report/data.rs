@@ -44,6 +44,8 @@ pub struct RunData {
     pub histograms: BTreeMap<String, Hgrm>,
     /// The share of late requests the scenario allowed (`load.late_budget`).
     pub late_budget: f64,
+    /// The retry policy every mode ran with (`load.retry`): (retries, first back-off).
+    pub retry: Option<(u32, String)>,
 }
 
 impl RunData {
@@ -106,7 +108,39 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         thresholds,
         histograms,
         late_budget: scenario_late_budget(dir),
+        retry: scenario_retry(dir),
     })
+}
+
+/// `count` and `backoff` of the scenario's `[load.retry]` table, read line by line.
+fn scenario_retry(dir: &Path) -> Option<(u32, String)> {
+    let text = fs::read_to_string(dir.join(table::SCENARIO)).ok()?;
+    let mut table = "";
+    let (mut count, mut backoff) = (None, None);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            table = line;
+            continue;
+        }
+        if table != "[load.retry]" {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        match key.trim() {
+            "count" => count = value.parse::<u32>().ok(),
+            "backoff" => backoff = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    count.map(|c| (c, backoff.unwrap_or_else(|| "100ms".into())))
 }
 
 /// `late_budget` of the scenario's `[load]` table (1% when absent), read line by line

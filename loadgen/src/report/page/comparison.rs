@@ -34,7 +34,7 @@ fn cause_cell(c: &Cause, what: &str, none: &str) -> Cell {
     Cell::text(s).tone(count_tone(c.dropped + c.status_5xx))
 }
 
-pub fn comparison(facts: &[ModeFacts]) -> Table {
+pub fn comparison(facts: &[ModeFacts], retry: Option<&(u32, String)>) -> Table {
     let mut head = vec![Cell::text("")];
     head.extend(facts.iter().map(|f| Cell::text(f.mode.clone())));
     let row = |name: &str, cell: &dyn Fn(&ModeFacts) -> Cell| {
@@ -104,6 +104,14 @@ pub fn comparison(facts: &[ModeFacts]) -> Table {
                 s.to_s
             )),
             None => Cell::text("no data").tone(Tone::Muted),
+        }),
+        row("Retry budget (the same for every mode)", &|_| {
+            Cell::text(match retry {
+                Some((0, _)) | None => "no retries".to_string(),
+                Some((n, backoff)) => format!(
+                    "{n} retries of a request that got no answer, {backoff} apart and doubling"
+                ),
+            })
         }),
         row("Deploy strategy", &|f| {
             Cell::text(f.row.deploy_strategy.clone())

@@ -23,7 +23,7 @@ pub fn build(run: &RunData, facts: &[ModeFacts], charts: &[ChartFile]) -> Vec<Bl
         2,
         capitalised(&run.mode_names().join(" against ")),
     ));
-    out.push(Block::Table(comparison(facts)));
+    out.push(Block::Table(comparison(facts, run.retry.as_ref())));
     out.push(Block::Heading(3, "How these numbers are computed".into()));
     let mut defs: Vec<(String, Vec<Span>)> = compare::DEFINITIONS
         .iter()
