@@ -3,8 +3,10 @@
 //! (its requests in flight are `cut`, and conservation still holds); loadgen whose own
 //! file limit cannot hold its users refuses to start instead of blaming the server;
 //! loadgen kept from running is caught as late (exit 3), not counted against the
-//! server; and, for random scenarios against a randomly misbehaving server, every
-//! request sent ends in exactly one class and every planned user is accounted for.
+//! server; a chaos action that cannot be applied (a stale pidfile) fails the run
+//! instead of passing it with no chaos done; and, for random scenarios against a
+//! randomly misbehaving server, every request sent ends in exactly one class and every
+//! planned user is accounted for.
 
 mod common;
 
@@ -270,4 +272,63 @@ fn for_random_scenarios_every_request_and_user_is_accounted_for() {
             "every attempt is one request the server received\n{described}"
         );
     }
+}
+
+/// A pidfile naming a process that is gone: the kill cannot be applied, and the run
+/// says so instead of reporting "no drops" with no chaos done.
+fn stale_pidfile_run(tag: &str, optional: bool) -> (Run, Vec<Row>) {
+    let server = TestServer::start(Arc::new(|_: &Seen| Action::Answer(200)));
+    let dir = temp_dir(tag);
+    let pidfile = dir.path().join("app.pid");
+    let mut gone = std::process::Command::new("true").spawn().expect("spawn");
+    let dead = gone.id();
+    gone.wait().expect("reap");
+    std::fs::write(&pidfile, format!("{dead}\n")).expect("write pidfile");
+    let text = scenario(
+        &server.url(),
+        "users = 40\ntimeout = \"5s\"\n[load.arrival]\npeak_rate = 20",
+        &format!(
+            "[[journey]]\nname = \"home\"\npath = \"/\"\nrepeat = 3\nthink = \"200ms\"\n\n\
+             [[chaos]]\naction = \"kill\"\nat = \"1s\"\noptional = {optional}\n"
+        ),
+    )
+    .replace(
+        "url = \"http",
+        &format!("pidfile = \"{}\"\nurl = \"http", pidfile.display()),
+    );
+    let run = run_scenario(tag, &text, &[]);
+    let events = run.csv("events.csv");
+    (run, events)
+}
+
+#[test]
+fn a_kill_that_cannot_be_applied_fails_the_run_with_an_event_saying_why() {
+    let (run, events) = stale_pidfile_run("stale", false);
+    assert_eq!(run.code(), 3, "{}", run.describe());
+    let of_kind = |kind: &str| -> Vec<Row> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+    let skipped = of_kind("chaos-skipped");
+    assert_eq!(skipped.len(), 1, "{events:?}");
+    assert!(
+        skipped[0]["detail"].contains("kill due at 1.00s")
+            && skipped[0]["detail"].contains("stale pidfile"),
+        "{skipped:?}"
+    );
+    assert!(of_kind("kill").is_empty(), "{events:?}");
+    let stderr = String::from_utf8_lossy(&run.output.stderr);
+    assert!(stderr.contains("chaos could not be applied"), "{stderr}");
+
+    // The same rule marked optional: logged, and the run goes on to pass.
+    let (run, events) = stale_pidfile_run("stale-optional", true);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let skipped = events
+        .iter()
+        .filter(|e| e["kind"] == "chaos-skipped")
+        .count();
+    assert_eq!(skipped, 1, "{events:?}");
 }

@@ -2,7 +2,8 @@
 //! kills and a pause with nothing dropped or lost; the shop as a single process under
 //! the naive supervisor drops requests on a deploy and the downtime is measured; a
 //! pre-forking server the harness did not start (found by its pidfile) has its
-//! workers killed, and every action is logged with the PID it hit.
+//! workers killed, and every action is logged with the PID it hit. (Chaos that cannot
+//! be applied is in `accounting.rs`.)
 
 mod common;
 
@@ -365,52 +366,4 @@ think = "20ms..60ms"
     }
     // The server's own supervisor replaced both: four workers seen in all.
     assert!(started.len() >= 4, "{described}");
-}
-
-/// A pidfile naming a process that is gone: the kill cannot be applied, and the run
-/// says so instead of reporting "no drops" with no chaos done.
-fn stale_pidfile_run(tag: &str, optional: bool) -> (Run, Vec<Row>) {
-    let server = TestServer::start(std::sync::Arc::new(|_: &Seen| Action::Answer(200)));
-    let dir = temp_dir(tag);
-    let pidfile = dir.path().join("app.pid");
-    let mut gone = Command::new("true").spawn().expect("spawn");
-    let dead = gone.id();
-    gone.wait().expect("reap");
-    std::fs::write(&pidfile, format!("{dead}\n")).expect("write pidfile");
-    let text = scenario(
-        &server.url(),
-        "users = 40\ntimeout = \"5s\"\n[load.arrival]\npeak_rate = 20",
-        &format!(
-            "[[journey]]\nname = \"home\"\npath = \"/\"\nrepeat = 3\nthink = \"200ms\"\n\n\
-             [[chaos]]\naction = \"kill\"\nat = \"1s\"\noptional = {optional}\n"
-        ),
-    )
-    .replace(
-        "url = \"http",
-        &format!("pidfile = \"{}\"\nurl = \"http", pidfile.display()),
-    );
-    let run = run_scenario(tag, &text, &[]);
-    let events = events(&run);
-    (run, events)
-}
-
-#[test]
-fn a_kill_that_cannot_be_applied_fails_the_run_with_an_event_saying_why() {
-    let (run, events) = stale_pidfile_run("stale", false);
-    assert_eq!(run.code(), 3, "{}", run.describe());
-    let skipped = of_kind(&events, "chaos-skipped");
-    assert_eq!(skipped.len(), 1, "{events:?}");
-    assert!(
-        skipped[0]["detail"].contains("kill due at 1.00s")
-            && skipped[0]["detail"].contains("stale pidfile"),
-        "{skipped:?}"
-    );
-    assert!(of_kind(&events, "kill").is_empty(), "{events:?}");
-    let stderr = String::from_utf8_lossy(&run.output.stderr);
-    assert!(stderr.contains("chaos could not be applied"), "{stderr}");
-
-    // The same rule marked optional: logged, and the run goes on to pass.
-    let (run, events) = stale_pidfile_run("stale-optional", true);
-    assert_eq!(run.code(), 0, "{}", run.describe());
-    assert_eq!(of_kind(&events, "chaos-skipped").len(), 1, "{events:?}");
 }

@@ -201,8 +201,8 @@ impl Recorder {
         let mut g = self.group();
         let version = f.worker.map(|(pid, v)| (pid, g.version_index(v)));
         if let (Class::Ok, Some((pid, _))) = (f.class, f.worker) {
-            let first = g.first_ok.entry(pid).or_insert(f.at_us);
-            *first = (*first).min(f.at_us);
+            // Recorded as they finish, under this lock: the first one is the earliest.
+            g.first_ok.entry(pid).or_insert(f.at_us);
         }
         g.step_hists[f.step].record(f.latency_us);
         let b = g.bucket(f.second);

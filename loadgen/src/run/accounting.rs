@@ -104,3 +104,134 @@ fn faults(list: &[String]) -> String {
         format!(" ({})", list.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::snapshot::{FinalSnapshot, Message, SecondSnapshot};
+    use crate::outcome::Counts;
+    use std::time::Duration;
+
+    fn load() -> LoadPlan {
+        LoadPlan {
+            users: 10,
+            schedule: vec![Duration::ZERO; 10],
+            timeout: Duration::from_secs(1),
+            max_duration: Duration::from_secs(10),
+            retry_count: 0,
+            retry_backoff: Duration::ZERO,
+            users_per_process: 10,
+            source_addresses: 1,
+            threads: 1,
+            late_after: Duration::from_millis(50),
+            late_budget: 0.01,
+        }
+    }
+
+    /// One source's timeline: `sent` requests of which `ended` finished ok, 10 users
+    /// planned of which `completed` completed, and `fin` adjusted by the caller.
+    fn timeline(
+        sent: u64,
+        ended: u64,
+        completed: u64,
+        fin: impl Fn(&mut FinalSnapshot),
+    ) -> Timeline {
+        let mut t = Timeline::new("m", vec!["a".into()], 1);
+        let mut counts = Counts {
+            sent,
+            ..Counts::default()
+        };
+        counts.classes[Class::Ok as usize] = ended;
+        t.push(Message::Second(SecondSnapshot {
+            second: 0,
+            steps: vec![counts],
+            ..SecondSnapshot::default()
+        }));
+        let mut f = FinalSnapshot {
+            step_hists: vec![Default::default()],
+            users_planned: 10,
+            users_started: 10,
+            users_completed: completed,
+            users_aborted: 10 - completed,
+            ..FinalSnapshot::default()
+        };
+        fin(&mut f);
+        t.push(Message::Final(f));
+        t.flush();
+        t
+    }
+
+    fn failures(t: &Timeline, sources: usize, shards_failed: usize) -> Vec<String> {
+        let g = Generated {
+            data: t,
+            sources,
+            shards_failed,
+        };
+        check(&g, &load())
+    }
+
+    #[test]
+    fn a_sound_mode_passes() {
+        assert_eq!(
+            failures(&timeline(20, 20, 10, |_| {}), 1, 0),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn each_way_the_numbers_cannot_be_trusted_is_named() {
+        let one = |t: Timeline, sources, shards| {
+            let f = failures(&t, sources, shards);
+            assert_eq!(f.len(), 1, "{f:?}");
+            f[0].clone()
+        };
+        let lost_request = one(timeline(20, 19, 10, |_| {}), 1, 0);
+        assert!(
+            lost_request.contains("conservation broken in step `a`"),
+            "{lost_request}"
+        );
+        let lost_user = one(timeline(20, 20, 9, |f| f.users_aborted -= 1), 1, 0);
+        assert!(lost_user.contains("10 users planned"), "{lost_user}");
+        let missing = one(timeline(20, 20, 10, |_| {}), 2, 0);
+        assert!(
+            missing.contains("only 1 of 2 generator threads"),
+            "{missing}"
+        );
+        let shard = one(timeline(20, 20, 10, |_| {}), 1, 1);
+        assert!(
+            shard.contains("1 loadgen shard process(es) failed"),
+            "{shard}"
+        );
+        let panicked = one(
+            timeline(20, 20, 10, |f| {
+                f.users_lost = 1;
+                f.generator_faults = vec!["a user task panicked".into()];
+            }),
+            1,
+            0,
+        );
+        assert!(panicked.contains("1 user tasks were lost"), "{panicked}");
+        let late = one(timeline(20, 20, 10, |f| f.generator_late = 1), 1, 0);
+        assert!(
+            late.contains("the generator set the pace: 1 of 20"),
+            "{late}"
+        );
+    }
+
+    #[test]
+    fn a_generator_error_is_loadgen_s_and_says_how_to_fix_it() {
+        let mut t = timeline(20, 19, 10, |f| {
+            f.generator_faults = vec!["socket(): Too many open files (os error 24)".into()];
+        });
+        t.step_counts[0].classes[Class::GeneratorError as usize] = 1;
+        let f = failures(&t, 1, 0);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].contains("could not make 1 requests itself")
+                && f[0].contains("Too many open files")
+                && f[0].contains("ulimit -n"),
+            "{}",
+            f[0]
+        );
+    }
+}
