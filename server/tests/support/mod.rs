@@ -10,6 +10,7 @@ mod attack;
 mod deploy;
 mod http;
 mod load;
+mod mutate;
 
 #[allow(unused_imports)]
 pub use attack::*;
@@ -19,6 +20,8 @@ pub use deploy::*;
 pub use http::*;
 #[allow(unused_imports)]
 pub use load::*;
+#[allow(unused_imports)]
+pub use mutate::*;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
