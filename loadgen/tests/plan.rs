@@ -175,3 +175,41 @@ fn threads_sets_the_user_threads_of_every_shard_process() {
     assert_eq!(user_threads_per_generator(1, 2), vec![1, 1]);
     assert_eq!(user_threads_per_generator(2, 2), vec![2, 2]);
 }
+
+#[test]
+fn a_release_that_could_not_reach_the_server_is_refused_by_name() {
+    let base = |command: &str, mode_keys: &str, deploy: &str| {
+        format!(
+            "name = \"r\"\n[target]\n[[target.modes]]\nname = \"m\"\ncommand = [{command}]\n{mode_keys}\n\
+             [load]\nusers = 1\n[load.arrival]\npeak_rate = 1\n\
+             [[journey]]\nname = \"get\"\npath = \"/\"\n\
+             [[chaos]]\naction = \"deploy\"\nat = \"0.5s\"\n{deploy}\n"
+        )
+    };
+    let build = |text: String| RunPlan::from_source("r.toml", &text, &PlanOptions::default());
+    let plain = r#""srv", "{port}""#;
+    // A new version for a server that never reads `{version_file}` would change nothing.
+    let err = build(base(plain, "", "version = \"v2\""))
+        .expect_err("version without {version_file}")
+        .to_string();
+    assert!(
+        err.contains("key `chaos[0].version`") && err.contains("{version_file}"),
+        "{err}"
+    );
+    let err = build(base(plain, "", "start_link = \"/bin/false\""))
+        .expect_err("start_link without {start}")
+        .to_string();
+    assert!(err.contains("key `chaos[0].start_link`"), "{err}");
+    // `{start}` must say what it points at first.
+    let err = build(base(r#""{start}", "{port}""#, "", ""))
+        .expect_err("{start} without start_link")
+        .to_string();
+    assert!(err.contains("key `target.modes[0].start_link`"), "{err}");
+    // And all of it given: the plan builds.
+    let ok = base(
+        r#""{start}", "{port}", "{version_file}""#,
+        "start_link = \"/bin/true\"\nversion = \"v1\"",
+        "version = \"v2\"\nstart_link = \"/bin/false\"",
+    );
+    build(ok).unwrap_or_else(|e| panic!("a full release builds: {e}"));
+}
