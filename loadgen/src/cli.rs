@@ -5,11 +5,14 @@
 //! same code in every command.
 
 use crate::engine::shards::{self, ShardArgs};
+use crate::merge::{self, MergeError, MergeOptions};
 use crate::plan::scenario::ScenarioError;
 use crate::plan::{PlanOptions, RunPlan};
 use crate::report::{self, ReportError};
 use crate::run::{self, RunError, RunOptions, RunResult};
 use crate::runfolder;
+use crate::segment::start::{StartSpec, parse_instant};
+use crate::segment::{self, Segment, SegmentRun};
 use crate::verdict::gate;
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -48,6 +51,25 @@ enum Cmd {
         /// Allow a target that is not on loopback.
         #[arg(long)]
         allow_remote: bool,
+        #[command(flatten)]
+        segment: SegmentFlags,
+    },
+    /// Merge the run folders of a run's execution segments (`run --shard I/N`) into
+    /// one run folder, then judge it: thresholds, report, exit code as `run`'s.
+    Merge {
+        /// The merged run folder to write.
+        out: PathBuf,
+        /// Every segment's run folder (all N of them).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Skip the invariant checks against the target (it is gone, or unreachable
+        /// from where the merge runs).
+        #[arg(long)]
+        no_checks: bool,
+        /// A segment whose second 0 came later than this after the agreed start fails
+        /// the merge.
+        #[arg(long, default_value_t = 5000, value_name = "MS")]
+        late_ms: u64,
     },
     /// Check a scenario, print its plan and exit (0 valid, 2 invalid).
     Validate { scenario: PathBuf },
@@ -56,6 +78,60 @@ enum Cmd {
     /// Internal: run one shard of the users and stream snapshots on stdout.
     #[command(hide = true)]
     Shard(ShardArgs),
+}
+
+/// `loadgen run`'s options for one execution segment of a run spread over machines.
+#[derive(Debug, Clone, clap::Args)]
+struct SegmentFlags {
+    /// Run only execution segment I of N of the users (I/N or I:N): the users whose
+    /// index is I modulo N. The N segments together are the whole run.
+    #[arg(long = "shard", value_name = "I/N")]
+    segment: Option<String>,
+    /// The agreed start instant of every segment: RFC 3339 or Unix milliseconds.
+    #[arg(long, value_name = "RFC3339|UNIX_MS", conflicts_with = "start_file")]
+    start_at: Option<String>,
+    /// Wait until this file holds the start instant (a release: a starter writes it
+    /// once every segment is up).
+    #[arg(long, value_name = "PATH")]
+    start_file: Option<PathBuf>,
+    /// How long to wait for the start file.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    start_timeout: u64,
+    /// This segment acts on the server: the scenario's chaos rules (one segment only).
+    #[arg(long)]
+    chaos: bool,
+}
+
+impl SegmentFlags {
+    /// The segment to run, if any; the error is a usage error.
+    fn segment_run(&self) -> Result<Option<SegmentRun>, String> {
+        let Some(text) = &self.segment else {
+            if self.start_at.is_some() || self.start_file.is_some() || self.chaos {
+                return Err("--start-at, --start-file and --chaos go with --shard I/N".into());
+            }
+            return Ok(None);
+        };
+        let segment = Segment::parse(text)?;
+        let start = match (&self.start_at, &self.start_file) {
+            (Some(at), _) => {
+                StartSpec::At(parse_instant(at).map_err(|e| format!("--start-at {e}"))?)
+            }
+            (None, Some(path)) => StartSpec::File {
+                path: path.clone(),
+                timeout: Duration::from_secs(self.start_timeout),
+            },
+            (None, None) => {
+                return Err(format!(
+                    "--shard {segment}: the segments need one start: give --start-at or --start-file"
+                ));
+            }
+        };
+        Ok(Some(SegmentRun {
+            segment,
+            start,
+            chaos: self.chaos,
+        }))
+    }
 }
 
 /// What a command came to.
@@ -77,6 +153,10 @@ enum Failure {
     Report(#[from] ReportError),
     #[error("shard: {0}")]
     Shard(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("merge: {0}")]
+    Merge(#[from] MergeError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -93,6 +173,7 @@ pub fn main() -> ExitCode {
     let opts = PlanOptions {
         threads: cli.threads.map(usize::from),
         modes: Vec::new(),
+        segment: None,
     };
     // One control thread merges, draws progress and runs chaos; users run on the
     // plan's own threads (`--threads`), each with a runtime of its own.
@@ -130,6 +211,9 @@ fn exit_code(outcome: &Outcome) -> u8 {
             // A folder that is not a run folder is bad input; failing to draw or write
             // what was read is the harness's own failure.
             Failure::Report(ReportError::Folder(_) | ReportError::NoModes { .. }) => 2,
+            Failure::Usage(_) | Failure::Merge(MergeError::Scenario(_)) => 2,
+            // A segment missing, unfinished or late: the run is not whole.
+            Failure::Merge(_) => 3,
             Failure::Run(_) | Failure::Report(_) | Failure::Shard(_) | Failure::Runtime(_) => 3,
         },
     }
@@ -150,17 +234,29 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
             modes,
             quiet,
             allow_remote,
+            segment,
         } => {
             opts.modes = modes;
-            let plan = match RunPlan::load(&scenario, &opts) {
+            let segment = match segment.segment_run() {
+                Ok(s) => s,
+                Err(e) => return Outcome::Failed(Failure::Usage(e)),
+            };
+            opts.segment = segment.as_ref().map(|s| s.segment);
+            let mut plan = match RunPlan::load(&scenario, &opts) {
                 Ok(plan) => plan,
                 Err(e) => return Outcome::Failed(e.into()),
             };
+            if let Some(seg) = &segment
+                && let Err(e) = segment::prepare(&mut plan, seg)
+            {
+                return Outcome::Failed(Failure::Usage(e));
+            }
             let run = RunOptions {
                 plan,
                 out,
                 quiet,
                 allow_remote,
+                segment,
             };
             match run::run(run).await {
                 Ok(r) => {
@@ -182,6 +278,26 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
             }
             Err(e) => Outcome::Failed(e.into()),
         },
+        Cmd::Merge {
+            out,
+            dirs,
+            no_checks,
+            late_ms,
+        } => {
+            let merge = MergeOptions {
+                out,
+                dirs,
+                checks: !no_checks,
+                late_limit: Duration::from_millis(late_ms),
+            };
+            match merge::merge(&merge).await {
+                Ok(r) => {
+                    print_run(&r);
+                    Outcome::Ran(r)
+                }
+                Err(e) => Outcome::Failed(e.into()),
+            }
+        }
         Cmd::Shard(args) => match shards::shard_main(args, &opts).await {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Failed(Failure::Shard(e)),

@@ -15,11 +15,13 @@
 pub mod cli;
 pub(crate) mod engine;
 pub(crate) mod limits;
+pub mod merge;
 pub(crate) mod observe;
 pub mod outcome;
 pub mod plan;
 pub mod report;
 pub(crate) mod run;
 pub mod runfolder;
+pub mod segment;
 pub(crate) mod sut;
 pub(crate) mod verdict;

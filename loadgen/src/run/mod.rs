@@ -5,7 +5,7 @@
 //! the folder and reports `interrupted`. Decides nothing about exit codes: the binary
 //! maps the result.
 
-mod accounting;
+pub(crate) mod accounting;
 mod generators;
 mod mode;
 pub mod progress;
@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     pub quiet: bool,
     pub allow_remote: bool,
+    /// One execution segment of a run spread over machines (`--shard I/N`).
+    pub segment: Option<crate::segment::SegmentRun>,
 }
 
 /// Why a run could not finish its job.
@@ -113,7 +115,16 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
     let mut harness_failures = Vec::new();
     for mode in &plan.modes {
         let ended = with_server(&opts, mode, &dir, stop_rx.clone(), async |server| {
-            mode::run_mode(&opts, mode, server, nonce, stop_rx.clone(), &mut events).await
+            mode::run_mode(
+                &opts,
+                mode,
+                server,
+                &dir,
+                nonce,
+                stop_rx.clone(),
+                &mut events,
+            )
+            .await
         })
         .await;
         let ended = match ended {

@@ -32,7 +32,13 @@ pub fn hlog_file(mode: &str) -> String {
 pub fn step_tag(step: &str) -> String {
     let clean: String = step
         .chars()
-        .map(|c| if c == ',' || c.is_whitespace() { '_' } else { c })
+        .map(|c| {
+            if c == ',' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     format!("step:{clean}")
 }
@@ -128,9 +134,7 @@ pub fn parse_hlog(bytes: &[u8]) -> Result<IntervalLog, String> {
                     .deserialize(&mut raw.as_slice())
                     .map_err(|e| format!("bad histogram: {e:?}"))?;
                 match i.tag().map(|t| t.as_str()) {
-                    Some(ALL_TAG) => log
-                        .seconds
-                        .push((i.start_timestamp().as_secs() as u32, h)),
+                    Some(ALL_TAG) => log.seconds.push((i.start_timestamp().as_secs() as u32, h)),
                     Some(tag) if tag.starts_with("step:") => {
                         log.length = log.length.max(i.duration());
                         log.steps.push((tag["step:".len()..].to_string(), h));
@@ -161,7 +165,10 @@ mod tests {
         let log = IntervalLog {
             start,
             seconds: vec![(0, hist(&[100, 200])), (2, hist(&[5_000, 1_500_000]))],
-            steps: vec![("browse".into(), hist(&[100, 5_000])), ("buy".into(), hist(&[200]))],
+            steps: vec![
+                ("browse".into(), hist(&[100, 5_000])),
+                ("buy".into(), hist(&[200])),
+            ],
             length: Duration::from_secs(3),
         };
         let bytes = hlog_bytes(&log).expect("write");
