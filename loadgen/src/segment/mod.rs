@@ -78,8 +78,9 @@ impl Segment {
     }
 }
 
-/// Makes `plan` one segment's: one mode, against a running target; only the chaos
-/// segment keeps the pidfile it acts through. The error says what to change.
+/// Makes `plan` one segment's: one mode, against a running target, no thresholds;
+/// only the chaos segment keeps the pidfile it acts through. The error says what to
+/// change.
 pub fn prepare(plan: &mut crate::plan::RunPlan, seg: &SegmentRun) -> Result<(), String> {
     use crate::plan::Launch;
     let name = |plan: &crate::plan::RunPlan| {
@@ -96,6 +97,9 @@ pub fn prepare(plan: &mut crate::plan::RunPlan, seg: &SegmentRun) -> Result<(), 
             name(plan)
         ));
     }
+    // Thresholds judge the whole run: `loadgen merge` evaluates them on the merged
+    // folder (a segment's share would breach a threshold, or stop early, on its own).
+    plan.thresholds.clear();
     for mode in &mut plan.modes {
         match &mut mode.launch {
             Launch::Command { .. } => {
