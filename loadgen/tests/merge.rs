@@ -37,7 +37,7 @@ fn three_segments_merge_into_the_single_run() {
         .expect("free port")
         .port();
     let addr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let server = ShopCluster::start(&[], addr, tmp.path());
+    let server = ShopCluster::start(addr, tmp.path());
     let users = 90;
     let scenario = tmp.path().join("segments.toml");
     std::fs::write(&scenario, segments::scenario(addr, &server.pidfile, users)).expect("write");
@@ -53,8 +53,7 @@ fn three_segments_merge_into_the_single_run() {
         }
         running.0.push(cmd.spawn().expect("start a segment"));
     }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    segments::release(&start);
+    segments::release(&start, 3);
     for (i, child) in running.0.iter_mut().enumerate() {
         let status = child.wait().expect("wait for a segment");
         assert!(

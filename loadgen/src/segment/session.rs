@@ -34,7 +34,7 @@ impl Agreed {
         };
         let resolved = seg
             .start
-            .resolve(lead)
+            .resolve(lead, seg.segment.index)
             .await
             .map_err(|e| format!("segment {}: {e}", seg.segment))?;
         Ok(Agreed { resolved })

@@ -3,8 +3,9 @@
 //! - `--start-at T` (RFC 3339 or Unix milliseconds): every segment starts when its own
 //!   clock reads T. The clocks are trusted to agree (NTP, as on Kubernetes nodes); a
 //!   skew between them is a skew between the segments' seconds, and is not measured.
-//! - `--start-file PATH`: a release. Segments wait (polling, bounded) until PATH holds
-//!   an instant. An instant still ahead by the segment's clock is waited for as with
+//! - `--start-file PATH`: a release. Each segment says it is waiting by creating
+//!   `PATH.ready-I` (the starter releases once all N are there), then waits (polling,
+//!   bounded) until PATH holds an instant. An instant still ahead by the segment's clock is waited for as with
 //!   `--start-at`. An instant already past is the starter's "now": the release. Each
 //!   segment then starts [`RELEASE_LEAD`] after it saw the file, and measures how far its
 //!   own clock is from the starter's (its reading when it saw the file minus the
@@ -30,6 +31,13 @@ pub const RELEASE_LEAD: Duration = Duration::from_millis(1500);
 pub enum StartSpec {
     At(SystemTime),
     File { path: PathBuf, timeout: Duration },
+}
+
+/// The marker a segment leaves beside the start file while it waits for it.
+pub fn ready_marker(start_file: &std::path::Path, index: u32) -> PathBuf {
+    let mut name = start_file.as_os_str().to_owned();
+    name.push(format!(".ready-{index}"));
+    PathBuf::from(name)
 }
 
 /// The start a segment resolved to.
@@ -160,7 +168,7 @@ pub fn instant_at(at: SystemTime) -> Instant {
 impl StartSpec {
     /// Waits for the agreement (a start file) and resolves this segment's second 0.
     /// `lead`: the earliest second 0 can be from now (local shard processes' start-up).
-    pub async fn resolve(&self, lead: Duration) -> Result<Resolved, StartError> {
+    pub async fn resolve(&self, lead: Duration, index: u32) -> Result<Resolved, StartError> {
         let earliest = Instant::now() + lead;
         match self {
             StartSpec::At(at) => Ok(Resolved {
@@ -171,6 +179,13 @@ impl StartSpec {
             }),
             StartSpec::File { path, timeout } => {
                 let shown = path.display().to_string();
+                let marker = ready_marker(path, index);
+                std::fs::write(&marker, format!("{}\n", unix_ms(clock_now()))).map_err(|e| {
+                    StartError::BadFile {
+                        path: shown.clone(),
+                        why: format!("cannot write {}: {e}", marker.display()),
+                    }
+                })?;
                 let deadline = Instant::now() + *timeout;
                 let text = loop {
                     match std::fs::read_to_string(path) {

@@ -21,9 +21,24 @@ pub struct ShopCluster {
 }
 
 impl ShopCluster {
-    /// Starts it on `addr`, run through `prefix` (e.g. `ip netns exec NAME`), with
-    /// its database and pidfile in `dir`; waits until `/healthz` answers.
-    pub fn start(prefix: &[&str], addr: SocketAddr, dir: &Path) -> ShopCluster {
+    /// Starts it on loopback `addr`, with its database and pidfile in `dir`; waits
+    /// until `/healthz` answers.
+    pub fn start(addr: SocketAddr, dir: &Path) -> ShopCluster {
+        let server = Self::spawn(&[], addr, dir);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !healthy(addr) {
+            assert!(
+                Instant::now() < deadline,
+                "shop-server never got ready on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// Starts it on `addr` through `prefix` (e.g. `ip netns exec NAME`), with its
+    /// database and pidfile in `dir`, without waiting (the segments wait for it).
+    pub fn spawn(prefix: &[&str], addr: SocketAddr, dir: &Path) -> ShopCluster {
         let pidfile = dir.join("shop.pid");
         let mut cmd = match prefix.split_first() {
             Some((first, rest)) => {
@@ -51,20 +66,11 @@ impl ShopCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = cmd.spawn().expect("start shop-server");
-        let server = ShopCluster {
+        ShopCluster {
             child,
             addr,
             pidfile,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !healthy(addr) {
-            assert!(
-                Instant::now() < deadline,
-                "shop-server never got ready on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        server
     }
 }
 
@@ -176,8 +182,20 @@ pub fn segment_command(
     cmd
 }
 
-/// Releases the segments: writes this clock's now (Unix ms) into `path`, atomically.
-pub fn release(path: &Path) {
+/// Releases the segments once all `count` wait (their `PATH.ready-I` markers are
+/// there): writes this clock's now (Unix ms) into `path`, atomically.
+pub fn release(path: &Path, count: u32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for i in 0..count {
+        let marker = PathBuf::from(format!("{}.ready-{i}", path.display()));
+        while !marker.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "segment {i} never waited for the start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
