@@ -344,7 +344,7 @@ fn print_run(r: &RunResult) {
         eprintln!("loadgen: the report could not be rendered: {e}");
     } else if !failed.is_empty() || r.aborted_by.is_some() {
         eprintln!("loadgen: thresholds breached: {}", failed.join(", "));
-    } else {
+    } else if r.dir.join("index.html").exists() {
         let _ = writeln!(out, "report: {}", r.dir.join("index.html").display());
     }
 }

@@ -164,7 +164,12 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
         runfolder::write_thresholds(&dir, &verdicts).map_err(folder_err)?;
         verdicts
     };
-    let report_error = report::render(&dir).err();
+    // A segment's folder holds every file the report is drawn from; its pages are the
+    // merged run's (`loadgen report DIR` draws one segment's on demand).
+    let report_error = match &opts.segment {
+        Some(_) => None,
+        None => report::render(&dir).err(),
+    };
     Ok(RunResult {
         dir,
         interrupted,
