@@ -58,8 +58,9 @@ fn three_segments_merge_into_the_single_run() {
         let status = child.wait().expect("wait for a segment");
         assert!(
             status.success(),
-            "segment {i}/3 failed ({status}); its folder: {}",
-            dirs[i].display()
+            "segment {i}/3 failed ({status}); its folder: {}\n{}",
+            dirs[i].display(),
+            segments::segment_log(&dirs[i])
         );
     }
 
@@ -121,28 +122,26 @@ fn three_segments_merge_into_the_single_run() {
     assert_eq!(kills(&dirs[1]) + kills(&dirs[2]), 0);
     assert_eq!(kills(&out), 1);
 
-    // The skewed clock was measured (200 ms plus the poll delay), and removed: every
-    // segment started within a few hundred ms of the agreed instant on the reference
-    // clock, so no second moved.
+    // The skewed clock was measured (200 ms plus the delay in seeing the release, which
+    // only adds), and taken out: on the reference clock every segment's second 0 is the
+    // agreed instant, so no second moved.
     let records: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("segments.json")).expect("segments.json"),
     )
     .expect("segments.json is JSON");
-    let offset = |i: usize, key: &str| records[i][key].as_i64().unwrap_or(i64::MIN);
-    assert!(
-        (200..400).contains(&offset(1, "clock_offset_ms")),
-        "segment 1's clock offset: {records}"
-    );
-    assert!(
-        (0..200).contains(&offset(0, "clock_offset_ms")),
-        "{records}"
-    );
+    let field = |i: usize, key: &str| records[i][key].as_i64().unwrap_or(i64::MIN);
+    let seen_late = |i: usize| field(i, "clock_offset_ms") - if i == 1 { 200 } else { 0 };
     for i in 0..3 {
-        assert!(offset(i, "start_offset_ms").abs() < 300, "{records}");
+        assert!(
+            (0..1000).contains(&seen_late(i)),
+            "segment {i}'s clock offset: {records}"
+        );
+        assert!(field(i, "start_offset_ms").abs() < 100, "{records}");
     }
-    // Seen on its own clock, segment 1 started 200 ms later than segment 0.
-    let at = |i: usize| offset(i, "clock_at_start_unix_ms");
-    assert!((150..450).contains(&(at(1) - at(0))), "{records}");
+    // Seen on its own clock, segment 1 started about 200 ms after segment 0.
+    let at = |i: usize| field(i, "clock_at_start_unix_ms");
+    let apart = at(1) - at(0) - (seen_late(1) - seen_late(0));
+    assert!((150..250).contains(&apart), "{records}");
 
     // The invariant checks ran once, on the merged ledger, and hold; so do thresholds.
     let inv = segments::rows(&out, "invariants.csv");

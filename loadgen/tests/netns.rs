@@ -142,7 +142,6 @@ fn round(net: &Net, scenario: &Path, dir: &Path, kill: bool) -> Vec<PathBuf> {
     for (i, d) in dirs.iter().enumerate() {
         let prefix = net.exec(&names[i]);
         let mut cmd = segments::segment_command(&prefix, scenario, i as u32, SEGMENTS, &start, d);
-        cmd.stdout(Stdio::null());
         running.0.push(cmd.spawn().expect("start a segment"));
     }
     segments::release(&start, SEGMENTS);
@@ -161,8 +160,9 @@ fn round(net: &Net, scenario: &Path, dir: &Path, kill: bool) -> Vec<PathBuf> {
         if !(kill && i == 1) {
             assert!(
                 status.success(),
-                "segment {i}/3 failed: {status} ({})",
-                dirs[i].display()
+                "segment {i}/3 failed: {status} ({})\n{}",
+                dirs[i].display(),
+                segments::segment_log(&dirs[i])
             );
         }
     }

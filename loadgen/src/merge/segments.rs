@@ -49,7 +49,7 @@ pub enum SegmentsError {
         second: String,
     },
     #[error(
-        "{name} did not finish (killed, failed or still running): its users are unaccounted for"
+        "{name} did not finish (killed, stopped early, failed or still running): its users are unaccounted for"
     )]
     Unfinished { name: String },
     #[error("{name} started {late_ms} ms after the agreed instant (limit {limit_ms} ms)")]

@@ -126,7 +126,10 @@ pub(super) async fn run_mode(
     progress.finish();
     let shards_failed = generators.wait().await;
     if let Some(session) = session {
-        session.finish(&data).await.map_err(generator_err)?;
+        session
+            .finish(&data, !stopping)
+            .await
+            .map_err(generator_err)?;
     }
     let (cpu1, rss) = limits::self_usage();
     // The parent's own cost counts too: it merges and, in-process, generates.

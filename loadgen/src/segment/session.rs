@@ -113,8 +113,9 @@ impl Session {
         ))
     }
 
-    /// After the generators ended: the interval log and the finished record.
-    pub async fn finish(mut self, data: &Timeline) -> Result<(), String> {
+    /// After the generators ended: the interval log, and the record marked finished
+    /// when the load ran to its end (`complete`; not when it was stopped early).
+    pub async fn finish(mut self, data: &Timeline, complete: bool) -> Result<(), String> {
         let fail = |e: String| format!("segment {}/{}: {e}", self.record.index, self.record.count);
         // The writer ends when the last generator lets go of the stream; every line is
         // already flushed, so one that lingers is not waited for long.
@@ -134,7 +135,7 @@ impl Session {
         );
         hlog::write_hlog(&self.dir, &self.record.mode, &log)
             .map_err(|e| fail(format!("cannot write its interval log: {e}")))?;
-        self.record.finished = true;
+        self.record.finished = complete;
         self.record
             .write(&self.dir)
             .map_err(|e| fail(format!("cannot write its record: {e}")))

@@ -178,8 +178,19 @@ pub fn segment_command(
     if index == 0 {
         cmd.arg("--chaos");
     }
-    cmd.stdin(Stdio::null());
+    // Its output goes to OUT.log, which a failed assertion shows (`segment_log`).
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).expect("segment folder's parent");
+    }
+    let log = std::fs::File::create(out.with_extension("log")).expect("segment log");
+    let err = log.try_clone().expect("segment log");
+    cmd.stdin(Stdio::null()).stdout(log).stderr(err);
     cmd
+}
+
+/// What a segment run by `segment_command` printed.
+pub fn segment_log(out: &Path) -> String {
+    std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
 }
 
 /// Releases the segments once all `count` wait (their `PATH.ready-I` markers are
