@@ -172,29 +172,7 @@ pub async fn merge(opts: &MergeOptions) -> Result<RunResult, MergeError> {
         },
         &plan.load,
     );
-    let planned: u64 = segs.iter().map(|s| s.record.users_planned).sum();
-    if planned != plan.load.users || data.fin.users_planned != plan.load.users {
-        failures.push(format!(
-            "conservation across segments broken: the scenario plans {} users, the segments \
-             own {planned} and reported {}",
-            plan.load.users, data.fin.users_planned
-        ));
-    }
-    for s in &segs {
-        let owned = crate::segment::Segment {
-            index: s.record.index,
-            count: s.record.count,
-        }
-        .users_of(plan.load.users);
-        if owned != s.record.users_planned {
-            failures.push(format!(
-                "{} ran {} users, but owns {owned} of the scenario's {}",
-                s.name(),
-                s.record.users_planned,
-                plan.load.users
-            ));
-        }
-    }
+    failures.extend(users_once(&segs, plan.load.users, data.fin.users_planned));
     let invariants = match (&plan.invariants, opts.checks) {
         (Some(paths), true) => {
             let target = chaos_seg.unwrap_or(first).record.target.clone();
@@ -220,6 +198,34 @@ pub async fn merge(opts: &MergeOptions) -> Result<RunResult, MergeError> {
         invariants,
     };
     write(opts, &segs, &plan, outcome, sink, hlog, failures)
+}
+
+/// Conservation across segments: each segment ran exactly the users it owns of the
+/// scenario's `users`, and the merged finals planned them all (`merged_planned`).
+fn users_once(segs: &[SegmentDir], users: u64, merged_planned: u64) -> Vec<String> {
+    let mut failures = Vec::new();
+    let planned: u64 = segs.iter().map(|s| s.record.users_planned).sum();
+    if planned != users || merged_planned != users {
+        failures.push(format!(
+            "conservation across segments broken: the scenario plans {users} users, the \
+             segments own {planned} and reported {merged_planned}"
+        ));
+    }
+    for s in segs {
+        let owned = crate::segment::Segment {
+            index: s.record.index,
+            count: s.record.count,
+        }
+        .users_of(users);
+        if owned != s.record.users_planned {
+            failures.push(format!(
+                "{} ran {} users, but owns {owned} of the scenario's {users}",
+                s.name(),
+                s.record.users_planned,
+            ));
+        }
+    }
+    failures
 }
 
 /// Writes the merged folder and evaluates it: the run's own writers, gate and report.
@@ -326,6 +332,38 @@ mod tests {
                 Message::Final(_) => None,
             })
             .collect()
+    }
+
+    fn dir(index: u32, users_planned: u64) -> SegmentDir {
+        SegmentDir {
+            dir: PathBuf::from(format!("seg-{index}")),
+            record: SegmentRecord {
+                index,
+                users_planned,
+                ..record(0, None)
+            },
+            scenario: String::new(),
+        }
+    }
+
+    #[test]
+    fn every_planned_user_is_accounted_for_once_across_segments() {
+        // 11 users over 2 segments: 6 and 5.
+        assert!(users_once(&[dir(0, 6), dir(1, 5)], 11, 11).is_empty());
+        // A segment that ran another share (an edited scenario, another plan).
+        let f = users_once(&[dir(0, 6), dir(1, 6)], 11, 12);
+        assert!(
+            f[0].contains("plans 11 users, the segments own 12"),
+            "{f:?}"
+        );
+        assert!(
+            f[1].contains("segment 1/2 (seg-1) ran 6 users, but owns 5"),
+            "{f:?}"
+        );
+        // The finals lost some users on the way.
+        let f = users_once(&[dir(0, 6), dir(1, 5)], 11, 10);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].contains("reported 10"), "{f:?}");
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod start;
 
 use std::fmt;
 
+use crate::plan::arrivals::Shard;
+
 /// How `loadgen run --shard I/N` runs: which segment, how the start is agreed, and
 /// whether this segment acts on the server.
 #[derive(Debug, Clone)]
@@ -36,29 +38,21 @@ impl Segment {
     /// The whole run: every user.
     pub const WHOLE: Segment = Segment { index: 0, count: 1 };
 
-    /// `I/N` or `I:N`, with 0 <= I < N.
+    /// `I/N` or `I:N`, with 0 <= I < N: the local shards' syntax and its checks
+    /// (`Shard::parse`), which also own users by index modulo count.
     pub fn parse(text: &str) -> Result<Segment, String> {
-        let (a, b) = text
-            .split_once('/')
-            .or_else(|| text.split_once(':'))
-            .ok_or_else(|| format!("segment `{text}`: write I/N (or I:N), e.g. 0/3"))?;
-        let index: u32 = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("segment `{text}`: `{a}` is not an index"))?;
-        let count: u32 = b
-            .trim()
-            .parse()
-            .map_err(|_| format!("segment `{text}`: `{b}` is not a count"))?;
-        if count == 0 || index >= count {
-            return Err(format!("segment `{text}`: need 0 <= I < N"));
-        }
+        let Shard { index, count } =
+            Shard::parse(&text.replacen(':', "/", 1)).map_err(|e| format!("--shard: {e}"))?;
         Ok(Segment { index, count })
     }
 
     /// Whether user `user` (its index in the plan's schedule) is this segment's.
     pub fn owns(&self, user: u64) -> bool {
-        user % u64::from(self.count) == u64::from(self.index)
+        Shard {
+            index: self.index,
+            count: self.count,
+        }
+        .owns(user)
     }
 
     /// The position of one of this segment's users among the segment's own users:
@@ -104,7 +98,7 @@ pub fn prepare(plan: &mut crate::plan::RunPlan, seg: &SegmentRun) -> Result<(), 
         match &mut mode.launch {
             Launch::Command { .. } => {
                 return Err(format!(
-                    "segment {}: mode {} starts its own server, but the segments of a run load one                      running target: give the mode a `url` (and a `pidfile` for the --chaos segment)",
+                    "segment {}: mode {} starts its own server, but the segments of a run load one running target: give the mode a `url` (and a `pidfile` for the --chaos segment)",
                     seg.segment, mode.name
                 ));
             }
@@ -124,7 +118,6 @@ impl fmt::Display for Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::arrivals::Shard;
 
     #[test]
     fn parses_both_spellings_and_refuses_the_rest() {
