@@ -147,8 +147,12 @@ pub async fn merge(opts: &MergeOptions) -> Result<RunResult, MergeError> {
             if !live.is_empty() {
                 let mut per_second = Vec::new();
                 for (second, n) in live.into_iter().filter(|(s, _)| *s >= 0) {
-                    per_second.resize(second as usize + 1, n);
-                    per_second[second as usize] = n;
+                    let second = second as usize;
+                    if per_second.len() <= second {
+                        // A gap (no row that second) takes the next sample.
+                        per_second.resize(second + 1, n);
+                    }
+                    per_second[second] = n;
                 }
                 data.set_live_workers(&per_second);
             }
