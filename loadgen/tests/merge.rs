@@ -93,6 +93,16 @@ fn three_segments_merge_into_the_single_run() {
         assert_eq!(common::num(seg, "users_planned"), 30.0, "{seg:?}");
     }
 
+    // Each segment's own cost (CPU, peak RSS) adds up in the merged row.
+    for col in ["loadgen_cpu_s", "loadgen_peak_rss_kb", "loadgen_processes"] {
+        let sum: f64 = dirs
+            .iter()
+            .map(|d| common::num(&segments::rows(d, "modes.csv")[0], col))
+            .sum();
+        assert!(sum > 0.0, "{col}");
+        assert!((common::num(m, col) - sum).abs() < 0.01, "{col}: {m:?}");
+    }
+
     // Counters summed, per run and per second.
     for col in ["requests", "ok", "dropped", "retried"] {
         let sum: f64 = dirs.iter().map(|d| segments::total(d, col)).sum();

@@ -111,6 +111,7 @@ pub async fn merge(opts: &MergeOptions) -> Result<RunResult, MergeError> {
     let chaos_seg = segs.iter().find(|s| s.record.chaos);
     let mut sink = EventSink::default();
     let mut server_cost = None;
+    let (mut cpu_s, mut peak_rss_kb) = (0.0, 0);
     for s in &segs {
         let shift = s.record.second_shift() as f64;
         let name = s.name();
@@ -156,8 +157,15 @@ pub async fn merge(opts: &MergeOptions) -> Result<RunResult, MergeError> {
                 }
                 data.set_live_workers(&per_second);
             }
-            let modes = runfolder::read_rows::<ModeRow>(&s.dir).map_err(read_err)?;
-            server_cost = modes.iter().find(|m| m.mode == mode).and_then(|m| {
+        }
+        // A segment's own process cost is added to its figures after the snapshots
+        // (the parent's CPU, in-process generation): its modes.csv row has the total.
+        let modes = runfolder::read_rows::<ModeRow>(&s.dir).map_err(read_err)?;
+        let row = modes.iter().find(|m| m.mode == mode);
+        cpu_s += row.map_or(0.0, |m| m.loadgen_cpu_s);
+        peak_rss_kb += row.and_then(|m| m.loadgen_peak_rss_kb).unwrap_or(0);
+        if chaos_seg.is_some_and(|c| c.record.index == s.record.index) {
+            server_cost = row.and_then(|m| {
                 Some(ServerCost {
                     cpu_seconds: m.server_cpu_s?,
                     peak_rss_kb: m.server_peak_rss_kb?,
@@ -165,6 +173,8 @@ pub async fn merge(opts: &MergeOptions) -> Result<RunResult, MergeError> {
             });
         }
     }
+    data.fin.cpu_s = cpu_s;
+    data.fin.peak_rss_kb = peak_rss_kb;
     sink.events.sort_by_key(|e| e.t);
     sink.first_answers(&mode, &data.fin.first_ok);
 
