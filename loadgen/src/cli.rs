@@ -4,7 +4,13 @@
 //! failed, 130 interrupted after writing what was measured. The same failure gives the
 //! same code in every command.
 
+use crate::compare::{self, CompareError};
 use crate::engine::shards::{self, ShardArgs};
+use crate::history::baseline::BaselineError;
+use crate::history::query::Filter;
+use crate::history::{self, Baseline, History, HistoryError};
+use crate::live::LiveMetrics;
+use crate::publish::PublishOptions;
 use crate::plan::scenario::ScenarioError;
 use crate::plan::{PlanOptions, RunPlan};
 use crate::report::{self, ReportError};
@@ -13,7 +19,7 @@ use crate::runfolder;
 use crate::verdict::gate;
 use clap::{Parser, Subcommand};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -48,6 +54,33 @@ enum Cmd {
         /// Allow a target that is not on loopback.
         #[arg(long)]
         allow_remote: bool,
+        #[command(flatten)]
+        gate: GateArgs,
+    },
+    /// Compare two runs (run folders or run ids): every figure with its change, the
+    /// latency distributions overlaid, as compare.md and compare.html.
+    Compare {
+        a: String,
+        b: String,
+        /// Folder for the page and chart (default reports/compare/<A>-vs-<B>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The history that run ids are looked up in.
+        #[arg(long, env = "LOADGEN_HISTORY", default_value = history::DEFAULT_PATH)]
+        history: PathBuf,
+    },
+    /// The last runs in the history (of one scenario), and their trend chart.
+    History {
+        scenario: Option<String>,
+        #[arg(long, env = "LOADGEN_HISTORY", default_value = history::DEFAULT_PATH)]
+        history: PathBuf,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        last: usize,
+        /// Where the trend chart goes (default reports/<scenario>/trend.png; drawn only
+        /// for one scenario).
+        #[arg(long)]
+        chart: Option<PathBuf>,
     },
     /// Check a scenario, print its plan and exit (0 valid, 2 invalid).
     Validate { scenario: PathBuf },
@@ -56,6 +89,33 @@ enum Cmd {
     /// Internal: run one shard of the users and stream snapshots on stdout.
     #[command(hide = true)]
     Shard(ShardArgs),
+}
+
+/// The regression gate's options of `loadgen run`: history, baselines, CI outputs.
+#[derive(clap::Args)]
+struct GateArgs {
+    /// The run history (SQLite) this run is appended to and baselines are read from.
+    #[arg(long, env = "LOADGEN_HISTORY", default_value = history::DEFAULT_PATH)]
+    history: PathBuf,
+    /// Do not read or write a history.
+    #[arg(long, env = "LOADGEN_NO_HISTORY")]
+    no_history: bool,
+    /// The baseline of relative thresholds: a run folder or a run id of the history
+    /// (default: the last passing run of this scenario).
+    #[arg(long)]
+    baseline: Option<String>,
+    /// Baselines come only from runs made on this git branch.
+    #[arg(long)]
+    baseline_branch: Option<String>,
+    /// The baseline is the median of the last K passing runs (overrides baseline.runs).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    baseline_runs: Option<u32>,
+    /// Write the thresholds and invariants as JUnit XML to this file.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Serve live OpenMetrics at http://ADDR/metrics while the run goes.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 /// What a command came to.
@@ -79,6 +139,17 @@ enum Failure {
     Shard(String),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    Compare(#[from] CompareError),
+    #[error("--metrics-listen {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// Runs the command line of this process.
@@ -130,7 +201,16 @@ fn exit_code(outcome: &Outcome) -> u8 {
             // A folder that is not a run folder is bad input; failing to draw or write
             // what was read is the harness's own failure.
             Failure::Report(ReportError::Folder(_) | ReportError::NoModes { .. }) => 2,
-            Failure::Run(_) | Failure::Report(_) | Failure::Shard(_) | Failure::Runtime(_) => 3,
+            Failure::Baseline(BaselineError::Folder(..) | BaselineError::Unknown(..)) => 2,
+            Failure::Compare(c) if c.is_usage() => 2,
+            Failure::Listen { .. } => 2,
+            Failure::Run(_)
+            | Failure::Report(_)
+            | Failure::Shard(_)
+            | Failure::Runtime(_)
+            | Failure::Baseline(_)
+            | Failure::History(_)
+            | Failure::Compare(_) => 3,
         },
     }
 }
@@ -150,17 +230,39 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
             modes,
             quiet,
             allow_remote,
+            gate,
         } => {
             opts.modes = modes;
             let plan = match RunPlan::load(&scenario, &opts) {
                 Ok(plan) => plan,
                 Err(e) => return Outcome::Failed(e.into()),
             };
+            let publish = match publish_options(&plan, &gate) {
+                Ok(p) => p,
+                Err(e) => return Outcome::Failed(e),
+            };
+            let live = match &gate.metrics_listen {
+                None => None,
+                Some(addr) => match LiveMetrics::start(addr, &plan.name).await {
+                    Ok(live) => {
+                        eprintln!("loadgen: live metrics at http://{}/metrics", live.addr);
+                        Some(live)
+                    }
+                    Err(source) => {
+                        return Outcome::Failed(Failure::Listen {
+                            addr: addr.clone(),
+                            source,
+                        });
+                    }
+                },
+            };
             let run = RunOptions {
                 plan,
                 out,
                 quiet,
                 allow_remote,
+                publish,
+                live,
             };
             match run::run(run).await {
                 Ok(r) => {
@@ -182,11 +284,123 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
             }
             Err(e) => Outcome::Failed(e.into()),
         },
+        Cmd::Compare { a, b, out, history } => match compare_runs(&a, &b, out, &history) {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e),
+        },
+        Cmd::History {
+            scenario,
+            history,
+            last,
+            chart,
+        } => match show_history(scenario.as_deref(), &history, last, chart) {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e),
+        },
         Cmd::Shard(args) => match shards::shard_main(args, &opts).await {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Failed(Failure::Shard(e)),
         },
     }
+}
+
+/// The history, baseline and CI outputs a run asked for; the baseline is found here,
+/// before any load, so a bad `--baseline` is a usage error that costs no run.
+fn publish_options(plan: &RunPlan, gate: &GateArgs) -> Result<PublishOptions, Failure> {
+    let history = (!gate.no_history).then(|| gate.history.clone());
+    let opened = match &history {
+        Some(path) if gate.baseline.is_some() || plan.has_relative_thresholds() => {
+            History::open_existing(path)?
+        }
+        _ => None,
+    };
+    let baseline = match (&gate.baseline, plan.has_relative_thresholds()) {
+        (Some(name), _) => Some(Baseline::named(name, opened.as_ref())?),
+        (None, true) => match &opened {
+            Some(h) => {
+                let branch = gate
+                    .baseline_branch
+                    .as_deref()
+                    .or(plan.baseline.branch.as_deref());
+                let k = gate.baseline_runs.map_or(plan.baseline.runs, |k| k as usize);
+                Baseline::last_passing(h, &plan.name, branch, k)?
+            }
+            None => None,
+        },
+        (None, false) => None,
+    };
+    Ok(PublishOptions {
+        history,
+        junit: gate.junit.clone(),
+        step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        baseline,
+    })
+}
+
+/// `loadgen compare A B`.
+fn compare_runs(a: &str, b: &str, out: Option<PathBuf>, history: &Path) -> Result<(), Failure> {
+    let opened = History::open_existing(history)?;
+    let a = compare::resolve("A", a, opened.as_ref())?;
+    let b = compare::resolve("B", b, opened.as_ref())?;
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from("reports").join("compare").join(format!(
+            "{}-vs-{}",
+            a.summary.run_id, b.summary.run_id
+        ))
+    });
+    let done = compare::write(&a, &b, &out)?;
+    let mut stdout = std::io::stdout();
+    let _ = write!(stdout, "{}", done.text);
+    if let Some(chart) = &done.chart {
+        let _ = writeln!(stdout, "{}", chart.display());
+    }
+    let _ = writeln!(stdout, "{}", done.markdown.display());
+    let _ = writeln!(stdout, "{}", done.html.display());
+    Ok(())
+}
+
+/// `loadgen history [SCENARIO]`.
+fn show_history(
+    scenario: Option<&str>,
+    path: &Path,
+    last: usize,
+    chart: Option<PathBuf>,
+) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout();
+    let Some(h) = History::open_existing(path)? else {
+        let _ = writeln!(stdout, "no history at {}", path.display());
+        return Ok(());
+    };
+    let runs = h.runs(&Filter {
+        scenario,
+        limit: last.max(1),
+        ..Filter::default()
+    })?;
+    let _ = write!(stdout, "{}", history::table::table(&runs));
+    let one_scenario = scenario.or_else(|| {
+        let first = runs.first()?.scenario.as_str();
+        runs.iter().all(|r| r.scenario == first).then_some(first)
+    });
+    if let (Some(name), false) = (one_scenario, runs.is_empty()) {
+        let file = chart.unwrap_or_else(|| {
+            PathBuf::from("reports")
+                .join(name)
+                .join(crate::report::chart::trend::FILE)
+        });
+        if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| {
+                Failure::Report(ReportError::Write {
+                    file: file.clone(),
+                    source,
+                })
+            })?;
+        }
+        crate::report::chart::trend::draw(&file, &runs)?;
+        let _ = writeln!(stdout, "{}", file.display());
+    }
+    Ok(())
 }
 
 /// The end of a run on the terminal: the summary, the verdicts, where the folder is and,

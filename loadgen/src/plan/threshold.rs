@@ -2,8 +2,12 @@
 //! `cluster.checkout.p99 < 800ms` or `lost_orders == 0`. This module parses a rule
 //! (`[mode.][step.]metric OP value[unit]`), checks it names a known mode and metric, and
 //! evaluates it against any [`Metrics`] source, giving the table of threshold, actual
-//! value and verdict. Where the numbers come from (the run's summary, the invariant
-//! checks, the event log) is the source's business, not this module's.
+//! value and verdict. A limit may be relative to a baseline run
+//! (`cluster.p99 < baseline * 1.25`, `cluster.throughput > baseline * 0.9`,
+//! `cluster.p50 <= baseline + 20ms`): the source also says what the baseline measured,
+//! and a rule with no baseline to compare with reads "no baseline". Where the numbers
+//! come from (the run's summary, the invariant checks, the event log, the history) is
+//! the source's business, not this module's.
 
 use std::fmt;
 
@@ -128,8 +132,29 @@ pub struct Threshold {
     /// The limit, in the metric's unit (ms for latencies) or in percent when `percent`.
     pub limit: f64,
     pub percent: bool,
+    /// `Some`: the limit is relative to the baseline run's value of the same metric.
+    pub baseline: Option<Relative>,
     /// Stop the run as soon as the rule is breached.
     pub abort_on_fail: bool,
+}
+
+/// How a limit follows from the baseline's value: `baseline * 1.25`, `baseline + 20ms`
+/// (`limit` of the threshold is unused then).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Relative {
+    /// `baseline * factor` (`baseline` alone is a factor of 1).
+    Times(f64),
+    /// `baseline + amount`, in the metric's unit (ms for latencies).
+    Plus(f64),
+}
+
+impl Relative {
+    pub fn limit(self, baseline: f64) -> f64 {
+        match self {
+            Relative::Times(f) => baseline * f,
+            Relative::Plus(a) => baseline + a,
+        }
+    }
 }
 
 /// Why a threshold was rejected.
@@ -173,10 +198,22 @@ pub trait Metrics {
     fn incomplete(&self, _mode: &str) -> Option<String> {
         None
     }
+
+    /// The baseline run's value of the metric (`None`: no baseline, or it did not
+    /// measure this).
+    fn baseline(&self, _mode: &str, _step: Option<&str>, _metric: Metric) -> Option<f64> {
+        None
+    }
+
+    /// Whether a rule relative to a baseline fails when there is none (the scenario's
+    /// `baseline.required`); otherwise it reads "no baseline" and does not fail.
+    fn baseline_required(&self) -> bool {
+        false
+    }
 }
 
 /// One row of the verdict table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Verdict {
     /// The rule, prefixed with the mode when the scenario wrote it without one.
     pub threshold: String,
@@ -185,6 +222,20 @@ pub struct Verdict {
     pub pass: bool,
     /// Why the value cannot pass whatever it is (the mode was not fully measured).
     pub incomplete: Option<String>,
+    /// A rule relative to a baseline: what the baseline measured and the limit that
+    /// made (`None` in both: no baseline was found).
+    pub baseline: Option<BaselineUse>,
+    /// The limit the value was judged against, in `unit` (`None`: no baseline).
+    pub limit: Option<f64>,
+    /// A rule relative to a baseline that had none to compare with: "no baseline".
+    pub no_baseline: bool,
+}
+
+/// The baseline value a verdict was judged against, and the limit it gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BaselineUse {
+    pub value: f64,
+    pub limit: f64,
 }
 
 impl Verdict {
@@ -192,25 +243,49 @@ impl Verdict {
     pub fn actual_text(&self) -> String {
         let value = match self.actual {
             None => "not measured".to_string(),
-            Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}{}", self.unit),
-            Some(v) => format!("{v:.3}{}", self.unit),
+            Some(v) => number(v, self.unit),
+        };
+        let value = match (&self.baseline, self.no_baseline) {
+            (Some(b), _) => format!(
+                "{value} (baseline {}, limit {})",
+                number(b.value, self.unit),
+                number(b.limit, self.unit)
+            ),
+            (None, true) => format!("{value} (no baseline)"),
+            (None, false) => value,
         };
         match &self.incomplete {
             Some(why) => format!("{value} ({why})"),
             None => value,
         }
     }
+
+    /// `pass`, `FAIL` or `no baseline`, as the table shows it.
+    pub fn word(&self) -> &'static str {
+        match (self.pass, self.no_baseline) {
+            (true, true) => "no baseline",
+            (true, false) => "pass",
+            (false, _) => "FAIL",
+        }
+    }
+}
+
+fn number(v: f64, unit: &str) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}{unit}")
+    } else {
+        format!("{v:.3}{unit}")
+    }
 }
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.pass { "pass" } else { "FAIL" };
         write!(
             f,
             "{}: {} ({})",
             self.threshold,
             self.actual_text(),
-            verdict
+            self.word()
         )
     }
 }
@@ -260,7 +335,11 @@ impl Threshold {
             }
             _ => return Err(syntax()),
         };
-        let (limit, percent) = parse_value(text, rhs, metric.kind())?;
+        let baseline = parse_relative(text, rhs, metric)?;
+        let (limit, percent) = match baseline {
+            Some(_) => (0.0, false),
+            None => parse_value(text, rhs, metric.kind())?,
+        };
         let per_mode_only = metric.kind() == Kind::Invariant || metric == Metric::Downtime;
         if step.is_some() && per_mode_only {
             return Err(ThresholdError::Value {
@@ -277,6 +356,7 @@ impl Threshold {
             op,
             limit,
             percent,
+            baseline,
             abort_on_fail: false,
         })
     }
@@ -305,8 +385,26 @@ impl Threshold {
                 let incomplete = matches!(self.metric, Metric::Dropped | Metric::Failed)
                     .then(|| metrics.incomplete(mode))
                     .flatten();
-                let pass =
-                    incomplete.is_none() && actual.is_some_and(|v| self.op.holds(v, self.limit));
+                let (limit, baseline, no_baseline) = match self.baseline {
+                    None => (Some(self.limit), None, false),
+                    Some(rel) => match metrics.baseline(mode, step, self.metric) {
+                        Some(value) => {
+                            let limit = rel.limit(value);
+                            (Some(limit), Some(BaselineUse { value, limit }), false)
+                        }
+                        None => (None, None, true),
+                    },
+                };
+                let pass = match limit {
+                    Some(limit) => {
+                        incomplete.is_none() && actual.is_some_and(|v| self.op.holds(v, limit))
+                    }
+                    // No baseline: passes unless the scenario requires one, and never
+                    // when the run's own value is missing or incomplete.
+                    None => {
+                        !metrics.baseline_required() && incomplete.is_none() && actual.is_some()
+                    }
+                };
                 let threshold = match &self.mode {
                     Some(_) => self.text.clone(),
                     None => format!("{mode}.{}", self.text),
@@ -323,6 +421,9 @@ impl Threshold {
                     unit,
                     pass,
                     incomplete,
+                    baseline,
+                    limit,
+                    no_baseline,
                 }
             })
             .collect()
@@ -352,6 +453,53 @@ fn split_op(text: &str) -> Option<(&str, Op, &str)> {
         let (lhs, rhs) = (text[..at].trim(), text[at + token.len()..].trim());
         (!lhs.is_empty() && !rhs.is_empty()).then_some((lhs, *op, rhs))
     })
+}
+
+/// Reads `baseline`, `baseline * F` or `baseline + V[unit]`; `None` when `value` does
+/// not start with `baseline`. Only the run's summary figures have a baseline: counts
+/// (not as a share), latencies and throughput of a mode or step.
+fn parse_relative(
+    text: &str,
+    value: &str,
+    metric: Metric,
+) -> Result<Option<Relative>, ThresholdError> {
+    let Some(rest) = value.strip_prefix("baseline") else {
+        return Ok(None);
+    };
+    let bad = |why: &str| ThresholdError::Value {
+        text: text.to_string(),
+        value: value.to_string(),
+        why: why.to_string(),
+    };
+    if matches!(metric.kind(), Kind::Invariant) || metric == Metric::Downtime {
+        return Err(bad(
+            "a baseline exists for the summary figures only (counts, latencies, throughput)",
+        ));
+    }
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Ok(Some(Relative::Times(1.0)));
+    }
+    if let Some(factor) = rest.strip_prefix('*') {
+        let f: f64 = factor
+            .trim()
+            .parse()
+            .map_err(|_| bad("expected `baseline * NUMBER`"))?;
+        if !f.is_finite() || f < 0.0 {
+            return Err(bad("the factor must be a finite number >= 0"));
+        }
+        return Ok(Some(Relative::Times(f)));
+    }
+    if let Some(amount) = rest.strip_prefix('+') {
+        let (v, percent) = parse_value(text, amount.trim(), metric.kind())?;
+        if percent {
+            return Err(bad("`baseline + N%` is not supported: use `baseline * F`"));
+        }
+        return Ok(Some(Relative::Plus(v)));
+    }
+    Err(bad(
+        "expected `baseline`, `baseline * NUMBER` or `baseline + VALUE`",
+    ))
 }
 
 /// Reads a limit: `0`, `1.5`, `800ms`, `1s`, `0.1%`. Latencies come back in ms.
