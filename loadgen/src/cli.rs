@@ -10,9 +10,9 @@ use crate::history::baseline::BaselineError;
 use crate::history::query::Filter;
 use crate::history::{self, Baseline, History, HistoryError};
 use crate::live::LiveMetrics;
-use crate::publish::PublishOptions;
 use crate::plan::scenario::ScenarioError;
 use crate::plan::{PlanOptions, RunPlan};
+use crate::publish::PublishOptions;
 use crate::report::{self, ReportError};
 use crate::run::{self, RunError, RunOptions, RunResult};
 use crate::runfolder;
@@ -98,7 +98,7 @@ struct GateArgs {
     #[arg(long, env = "LOADGEN_HISTORY", default_value = history::DEFAULT_PATH)]
     history: PathBuf,
     /// Do not read or write a history.
-    #[arg(long, env = "LOADGEN_NO_HISTORY")]
+    #[arg(long, env = "LOADGEN_NO_HISTORY", value_parser = clap::builder::FalseyValueParser::new())]
     no_history: bool,
     /// The baseline of relative thresholds: a run folder or a run id of the history
     /// (default: the last passing run of this scenario).
@@ -322,7 +322,9 @@ fn publish_options(plan: &RunPlan, gate: &GateArgs) -> Result<PublishOptions, Fa
                     .baseline_branch
                     .as_deref()
                     .or(plan.baseline.branch.as_deref());
-                let k = gate.baseline_runs.map_or(plan.baseline.runs, |k| k as usize);
+                let k = gate
+                    .baseline_runs
+                    .map_or(plan.baseline.runs, |k| k as usize);
                 Baseline::last_passing(h, &plan.name, branch, k)?
             }
             None => None,
@@ -345,10 +347,9 @@ fn compare_runs(a: &str, b: &str, out: Option<PathBuf>, history: &Path) -> Resul
     let a = compare::resolve("A", a, opened.as_ref())?;
     let b = compare::resolve("B", b, opened.as_ref())?;
     let out = out.unwrap_or_else(|| {
-        PathBuf::from("reports").join("compare").join(format!(
-            "{}-vs-{}",
-            a.summary.run_id, b.summary.run_id
-        ))
+        PathBuf::from("reports")
+            .join("compare")
+            .join(format!("{}-vs-{}", a.summary.run_id, b.summary.run_id))
     });
     let done = compare::write(&a, &b, &out)?;
     let mut stdout = std::io::stdout();

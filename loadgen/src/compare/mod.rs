@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::history::{History, HistoryError};
+use crate::plan::threshold::Metric;
 use crate::report::ReportError;
 use crate::report::chart::overlay;
 use crate::runfolder::read_hgrm;
@@ -70,7 +71,10 @@ pub enum CompareError {
 impl CompareError {
     /// Bad input (exit 2) rather than a failure of loadgen (exit 3).
     pub fn is_usage(&self) -> bool {
-        matches!(self, CompareError::Unknown(_) | CompareError::Summary { .. })
+        matches!(
+            self,
+            CompareError::Unknown(_) | CompareError::Summary { .. }
+        )
     }
 }
 
@@ -108,10 +112,7 @@ pub fn resolve(
     let summary = h
         .run(name)?
         .ok_or_else(|| CompareError::Unknown(name.to_string()))?;
-    let folder = h
-        .folder_of(name)?
-        .map(PathBuf::from)
-        .filter(|f| f.is_dir());
+    let folder = h.folder_of(name)?.map(PathBuf::from).filter(|f| f.is_dir());
     Ok(Side {
         label,
         name: name.to_string(),
@@ -123,21 +124,19 @@ pub fn resolve(
 /// Every figure of both runs, A's order first, then what only B has.
 pub fn rows(a: &RunSummary, b: &RunSummary) -> Vec<Row> {
     let mut out: Vec<Row> = Vec::new();
-    let mut push = |group: &str, mode: &str, figure: &str, value: Option<f64>, is_a: bool| {
-        match out
-            .iter_mut()
-            .find(|r| r.group == group && r.mode == mode && r.figure == figure)
-        {
-            Some(r) if is_a => r.a = value,
-            Some(r) => r.b = value,
-            None => out.push(Row {
-                group: group.to_string(),
-                mode: mode.to_string(),
-                figure: figure.to_string(),
-                a: value.filter(|_| is_a),
-                b: value.filter(|_| !is_a),
-            }),
-        }
+    let mut push = |group: &str, mode: &str, figure: &str, value: Option<f64>, is_a: bool| match out
+        .iter_mut()
+        .find(|r| r.group == group && r.mode == mode && r.figure == figure)
+    {
+        Some(r) if is_a => r.a = value,
+        Some(r) => r.b = value,
+        None => out.push(Row {
+            group: group.to_string(),
+            mode: mode.to_string(),
+            figure: figure.to_string(),
+            a: value.filter(|_| is_a),
+            b: value.filter(|_| !is_a),
+        }),
     };
     for (run, is_a) in [(a, true), (b, false)] {
         for m in &run.modes {
@@ -209,7 +208,8 @@ fn draw_chart(a: &Side, b: &Side, out: &Path) -> Result<Option<PathBuf>, Compare
         let Some(folder) = &side.folder else { continue };
         for (i, mode) in modes.iter().enumerate() {
             if let Ok(Some(points)) = read_hgrm(folder, mode) {
-                loaded.push((side.label, mode.as_str(), i, points));
+                let p99 = side.summary.figure(mode, None, Metric::P99);
+                loaded.push((side.label, mode.as_str(), i, points, p99));
             }
         }
     }
@@ -218,11 +218,12 @@ fn draw_chart(a: &Side, b: &Side, out: &Path) -> Result<Option<PathBuf>, Compare
     }
     let curves: Vec<overlay::Curve> = loaded
         .iter()
-        .map(|(run, mode, i, points)| overlay::Curve {
+        .map(|(run, mode, i, points, p99)| overlay::Curve {
             run,
             mode,
             mode_index: *i,
             points,
+            p99_ms: *p99,
         })
         .collect();
     let path = out.join(overlay::FILE);
@@ -247,7 +248,10 @@ mod tests {
             a,
             b,
         };
-        assert_eq!(row(Some(10.0), Some(15.0)).change(), Some((5.0, Some(50.0))));
+        assert_eq!(
+            row(Some(10.0), Some(15.0)).change(),
+            Some((5.0, Some(50.0)))
+        );
         assert_eq!(row(Some(0.0), Some(3.0)).change(), Some((3.0, None)));
         assert_eq!(row(None, Some(3.0)).change(), None);
     }

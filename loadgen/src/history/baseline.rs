@@ -28,7 +28,9 @@ pub enum BaselineError {
     History(#[from] HistoryError),
     #[error("--baseline {0}: {1}")]
     Folder(String, SummaryError),
-    #[error("--baseline {0}: neither a run folder with summary.json nor a run id of the history {1}")]
+    #[error(
+        "--baseline {0}: neither a run folder with summary.json nor a run id of the history {1}"
+    )]
     Unknown(String, String),
 }
 

@@ -11,7 +11,16 @@ pub fn table(runs: &[RunRow]) -> String {
     let _ = writeln!(
         s,
         "{:<24} {:<16} {:<20} {:<12} {:<10} {:<15} {:<10} {:>10} {:>8} {:>10}",
-        "run", "scenario", "started", "commit", "branch", "verdict", "mode", "p99 ms", "dropped", "req/s"
+        "run",
+        "scenario",
+        "started",
+        "commit",
+        "branch",
+        "verdict",
+        "mode",
+        "p99 ms",
+        "dropped",
+        "req/s"
     );
     for r in runs {
         let commit = r

@@ -113,6 +113,9 @@ impl LiveMetrics {
     }
 }
 
+/// A metric family of one number per mode: name, help, value.
+type Family = (&'static str, &'static str, fn(&ModeState) -> u64);
+
 fn render(s: &State) -> String {
     let mut out = String::new();
     let scenario = escape(&s.scenario);
@@ -137,12 +140,28 @@ fn render(s: &State) -> String {
             );
         }
     }
-    let counters: [(&str, &str, fn(&ModeState) -> u64); 5] = [
-        ("loadgen_requests_sent", "Requests whose first attempt was due.", |m| m.counts.sent),
-        ("loadgen_requests_dropped", "Requests that got no HTTP answer after their retries.", |m| m.counts.dropped()),
-        ("loadgen_requests_failed", "Requests dropped or answered 5xx.", |m| m.counts.failed()),
-        ("loadgen_attempts", "Attempts, retries included.", |m| m.counts.attempts),
-        ("loadgen_retries", "Requests retried at least once.", |m| m.counts.retried),
+    let counters: [Family; 5] = [
+        (
+            "loadgen_requests_sent",
+            "Requests whose first attempt was due.",
+            |m| m.counts.sent,
+        ),
+        (
+            "loadgen_requests_dropped",
+            "Requests that got no HTTP answer after their retries.",
+            |m| m.counts.dropped(),
+        ),
+        (
+            "loadgen_requests_failed",
+            "Requests dropped or answered 5xx.",
+            |m| m.counts.failed(),
+        ),
+        ("loadgen_attempts", "Attempts, retries included.", |m| {
+            m.counts.attempts
+        }),
+        ("loadgen_retries", "Requests retried at least once.", |m| {
+            m.counts.retried
+        }),
     ];
     for (name, help, value) in counters {
         family(&mut out, name, "counter", help);
@@ -155,10 +174,22 @@ fn render(s: &State) -> String {
             );
         }
     }
-    let gauges: [(&str, &str, fn(&ModeState) -> u64); 3] = [
-        ("loadgen_users_active", "Users walking their journey now.", |m| m.active_users),
-        ("loadgen_open_connections", "Client connections open now.", |m| m.open_connections),
-        ("loadgen_seconds_merged", "Seconds of load merged so far.", |m| u64::from(m.seconds)),
+    let gauges: [Family; 3] = [
+        (
+            "loadgen_users_active",
+            "Users walking their journey now.",
+            |m| m.active_users,
+        ),
+        (
+            "loadgen_open_connections",
+            "Client connections open now.",
+            |m| m.open_connections,
+        ),
+        (
+            "loadgen_seconds_merged",
+            "Seconds of load merged so far.",
+            |m| u64::from(m.seconds),
+        ),
     ];
     for (name, help, value) in gauges {
         family(&mut out, name, "gauge", help);

@@ -25,9 +25,9 @@ pub fn xml(run: &RunSummary) -> String {
     let suite = format!("loadgen.{}", run.scenario.name);
     for t in &run.thresholds {
         tests += 1;
-        let _ = write!(
+        let _ = writeln!(
             cases,
-            "    <testcase classname=\"{}.thresholds\" name=\"{}\">\n",
+            "    <testcase classname=\"{}.thresholds\" name=\"{}\">",
             esc(&suite),
             esc(&t.threshold)
         );
@@ -58,9 +58,9 @@ pub fn xml(run: &RunSummary) -> String {
         tests += 1;
         let text = |k: &str| inv.get(k).and_then(Value::as_str).unwrap_or("");
         let name = format!("{}.{}", text("mode"), text("check"));
-        let _ = write!(
+        let _ = writeln!(
             cases,
-            "    <testcase classname=\"{}.invariants\" name=\"{}\">\n",
+            "    <testcase classname=\"{}.invariants\" name=\"{}\">",
             esc(&suite),
             esc(&name)
         );

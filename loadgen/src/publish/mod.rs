@@ -88,7 +88,10 @@ pub fn after_run(plan: &RunPlan, opts: &PublishOptions, result: &mut RunResult) 
     if let Some(file) = &opts.junit
         && let Err(e) = junit::write(file, &summary)
     {
-        failures.push(format!("cannot write the JUnit file {}: {e}", file.display()));
+        failures.push(format!(
+            "cannot write the JUnit file {}: {e}",
+            file.display()
+        ));
     }
     if let Some(file) = &opts.step_summary
         && let Err(e) = step_summary::append(file, &summary)

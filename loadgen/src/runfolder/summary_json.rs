@@ -279,10 +279,7 @@ fn csv_objects(
         message,
     };
     let mut reader = csv::Reader::from_path(file).map_err(|e| format(e.to_string()))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| format(e.to_string()))?
-        .clone();
+    let headers = reader.headers().map_err(|e| format(e.to_string()))?.clone();
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| format(e.to_string()))?;
@@ -316,4 +313,49 @@ fn number(cell: &str) -> Option<Value> {
     }
     let f: f64 = cell.parse().ok()?;
     serde_json::Number::from_f64(f).map(Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runfolder::rows::{InvariantRow, ModeRow, SummaryRow};
+    use crate::runfolder::table::{Table, header_line};
+
+    /// The committed schema names every column of the CSV files it mirrors, no more:
+    /// a column added to a row type without the schema fails here.
+    #[test]
+    fn the_schema_lists_exactly_the_csv_columns() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../schema/summary.schema.json")).expect("json");
+        let props = |field: &str| -> Vec<String> {
+            let mut keys: Vec<String> = schema["properties"][field]["items"]["properties"]
+                .as_object()
+                .unwrap_or_else(|| panic!("schema has no {field} item properties"))
+                .keys()
+                .cloned()
+                .collect();
+            keys.sort();
+            keys
+        };
+        fn columns<R: Table>() -> Vec<String> {
+            let mut c: Vec<String> = header_line::<R>().split(',').map(str::to_string).collect();
+            c.sort();
+            c
+        }
+        assert_eq!(props("summary"), columns::<SummaryRow>());
+        assert_eq!(props("modes"), columns::<ModeRow>());
+        assert_eq!(props("invariants"), columns::<InvariantRow>());
+        assert_eq!(
+            schema["properties"]["schema_version"]["const"],
+            SCHEMA_VERSION
+        );
+    }
+
+    #[test]
+    fn cells_become_numbers_null_or_words() {
+        assert_eq!(number(""), Some(Value::Null));
+        assert_eq!(number("12"), Some(Value::from(12u64)));
+        assert_eq!(number("1.500"), Some(Value::from(1.5)));
+        assert_eq!(number("fast"), None);
+    }
 }

@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 
 use crate::engine::snapshot::Hist;
-use crate::history::Baseline;
 use crate::engine::timeline::{ModeOutcome, Timeline};
+use crate::history::Baseline;
 use crate::observe::events::{EventSink, Kind};
 use crate::outcome::{Class, Counts};
 use crate::plan::threshold::{Metric, Metrics, Threshold, Verdict};
@@ -144,8 +144,7 @@ pub fn breached_early<'a>(
     use crate::plan::threshold::Op;
     thresholds.iter().filter(|t| t.abort_on_fail).find(|t| {
         // A limit relative to a baseline is judged at the end only.
-        let applies =
-            t.baseline.is_none() && t.mode.as_deref().is_none_or(|m| m == data.mode);
+        let applies = t.baseline.is_none() && t.mode.as_deref().is_none_or(|m| m == data.mode);
         let monotonic = matches!(
             t.metric,
             Metric::Dropped

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{DrawResult, GRID, MIN_H, WIDTH, draw_one, font, header, legend, mode_color, register_fonts};
+use super::{
+    DrawResult, GRID, MIN_H, WIDTH, draw_one, font, header, legend, mode_color, register_fonts,
+};
 use crate::report::{ReportError, fmt};
 use crate::runfolder::HgrmPoint;
 
@@ -21,6 +23,8 @@ pub struct Curve<'a> {
     /// The mode's index among the modes compared (its colour).
     pub mode_index: usize,
     pub points: &'a [HgrmPoint],
+    /// The run's p99 as its summary states it (the legend's figure).
+    pub p99_ms: Option<f64>,
 }
 
 fn nines(percentile: f64) -> f64 {
@@ -43,7 +47,12 @@ fn plot(
     subtitle: &str,
     curves: &[Curve<'_>],
 ) -> DrawResult {
-    let body = header(root, "Latency distributions, run A against run B", subtitle, &[])?;
+    let body = header(
+        root,
+        "Latency distributions, run A against run B",
+        subtitle,
+        &[],
+    )?;
     let lines: Vec<(&Curve, Vec<(f64, f64)>)> = curves
         .iter()
         .map(|c| {
@@ -62,7 +71,9 @@ fn plot(
         .iter()
         .flat_map(|(_, p)| p.iter().map(|q| q.1))
         .filter(|v| *v > 0.0)
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     let (lo, hi) = if hi > 0.0 {
         (
             10f64.powf(lo.log10().floor()).max(0.01),
@@ -93,12 +104,7 @@ fn plot(
         let is_a = c.run == "A";
         let color = if is_a { base.mix(0.45) } else { base.mix(1.0) };
         let width = if is_a { 2 } else { 4 };
-        let p99 = c
-            .points
-            .iter()
-            .find(|p| p.percentile >= 0.99)
-            .map(|p| fmt::ms(p.value_ms))
-            .unwrap_or_else(|| "-".into());
+        let p99 = c.p99_ms.map_or_else(|| "-".into(), fmt::ms);
         chart
             .draw_series(LineSeries::new(
                 pts.iter().map(|&(x, y)| (x, y.max(lo))),

@@ -61,7 +61,11 @@ pub fn draw(path: &Path, runs: &[RunRow]) -> Result<(), ReportError> {
     let height = HEAD_H + ROW_H * (modes.len().max(1) as u32);
     draw_one(path, (WIDTH, height), |root| {
         let (head, body) = root.split_vertically(HEAD_H);
-        head.draw(&Text::new(TITLE, (20, 14), (FONT, 24).into_font().color(&TEXT)))?;
+        head.draw(&Text::new(
+            TITLE,
+            (20, 14),
+            (FONT, 24).into_font().color(&TEXT),
+        ))?;
         head.draw(&Text::new(
             format!(
                 "{} runs of scenario `{}`, oldest left; hollow: did not pass",
@@ -132,7 +136,14 @@ fn panel(
                 String::new()
             }
         })
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_labels(6)
+        .y_label_formatter(&|v| {
+            if top <= 5.0 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.0}")
+            }
+        })
         .draw()?;
     chart.draw_series(LineSeries::new(
         points.iter().map(|p| (p.0, p.1)),
