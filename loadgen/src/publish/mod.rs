@@ -107,7 +107,11 @@ pub fn after_run(plan: &RunPlan, opts: &PublishOptions, result: &mut RunResult) 
 /// Appends the run and redraws the scenario's trend into the run folder.
 fn record(path: &Path, summary: &RunSummary, dir: &Path) -> Result<(), String> {
     let mut history = History::open(path).map_err(|e| e.to_string())?;
-    history.append(summary, dir).map_err(|e| e.to_string())?;
+    // Absolute, so `loadgen compare RUN_ID` finds the folder from anywhere.
+    let folder = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    history
+        .append(summary, &folder)
+        .map_err(|e| e.to_string())?;
     let runs = history
         .runs(&Filter {
             scenario: Some(&summary.scenario.name),
