@@ -206,7 +206,7 @@ fn a_required_baseline_that_is_missing_fails_and_an_optional_one_does_not() {
     let journey = "[[journey]]\nname = \"browse\"\npath = \"/products\"\n";
     for (required, code) in [(false, 0), (true, 1)] {
         let text = format!(
-            "thresholds = [\"test.throughput > baseline * 0.9\"]\n{}\n[baseline]\nrequired = {required}\nruns = 3\n",
+            "thresholds = [\"test.requests >= baseline\"]\n{}\n[baseline]\nrequired = {required}\nruns = 3\n",
             scenario(&server.url(), load, journey)
         );
         let path = tmp.path().join(format!("r-{required}.toml"));
@@ -221,6 +221,32 @@ fn a_required_baseline_that_is_missing_fails_and_an_optional_one_does_not() {
         .expect("run");
         assert_eq!(out.status.code(), Some(code), "{}", describe(&out));
     }
+    // Named with --baseline (a run folder), the required baseline exists: it passes.
+    let out = run_with_history(
+        &tmp.path().join("r-true.toml"),
+        &tmp.path().join("out-named"),
+        &tmp.path().join("h-true.sqlite"),
+        &[
+            "--baseline",
+            &tmp.path().join("out-false").display().to_string(),
+        ],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("out-named/summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert!(
+        doc["baseline"]
+            .as_str()
+            .is_some_and(|b| b.contains("(folder ")),
+        "{}",
+        doc["baseline"]
+    );
+    assert_eq!(doc["thresholds"][0]["baseline"].as_f64(), Some(10.0));
+
     // A baseline on something the summary does not hold is refused by key.
     let text = format!(
         "thresholds = [\"lost_orders <= baseline\"]\n{}",

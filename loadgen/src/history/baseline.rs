@@ -68,9 +68,10 @@ impl Baseline {
         let dir = Path::new(name);
         if dir.is_dir() {
             let run = RunSummary::read(dir).map_err(|e| BaselineError::Folder(name.into(), e))?;
-            let mut b = Self::of(vec![run]).expect("one run");
-            b.source = format!("{} (folder {name})", b.source);
-            return Ok(b);
+            return Ok(Baseline {
+                source: format!("run {} (folder {name})", run.run_id),
+                runs: vec![run],
+            });
         }
         let found = match history {
             Some(h) => h.run(name)?,

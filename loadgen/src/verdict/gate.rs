@@ -177,14 +177,19 @@ pub fn table(verdicts: &[Verdict]) -> String {
         .max()
         .unwrap_or(9)
         .max(9);
-    let _ = writeln!(out, "{:<width$}  {:>16}  verdict", "threshold", "actual");
-    for v in verdicts {
+    let actuals: Vec<String> = verdicts.iter().map(Verdict::actual_text).collect();
+    let actual_w = actuals.iter().map(String::len).max().unwrap_or(16).max(16);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>actual_w$}  verdict",
+        "threshold", "actual"
+    );
+    for (v, actual) in verdicts.iter().zip(&actuals) {
         let verdict = v.word();
         let _ = writeln!(
             out,
-            "{:<width$}  {:>16}  {verdict}",
-            v.threshold,
-            v.actual_text()
+            "{:<width$}  {actual:>actual_w$}  {verdict}",
+            v.threshold
         );
     }
     out
