@@ -7,12 +7,10 @@
 use crate::compare::{self, CompareError};
 use crate::engine::shards::{self, ShardArgs};
 use crate::history::baseline::BaselineError;
-use crate::history::query::Filter;
-use crate::history::{self, Baseline, History, HistoryError};
+use crate::history::{self, table::ShowError};
 use crate::live::LiveMetrics;
 use crate::plan::scenario::ScenarioError;
 use crate::plan::{PlanOptions, RunPlan};
-use crate::publish::PublishOptions;
 use crate::report::{self, ReportError};
 use crate::run::{self, RunError, RunOptions, RunResult};
 use crate::runfolder;
@@ -55,7 +53,7 @@ enum Cmd {
         #[arg(long)]
         allow_remote: bool,
         #[command(flatten)]
-        gate: GateArgs,
+        gate: crate::publish::args::GateArgs,
     },
     /// Compare two runs (run folders or run ids): every figure with its change, the
     /// latency distributions overlaid, as compare.md and compare.html.
@@ -91,33 +89,6 @@ enum Cmd {
     Shard(ShardArgs),
 }
 
-/// The regression gate's options of `loadgen run`: history, baselines, CI outputs.
-#[derive(clap::Args)]
-struct GateArgs {
-    /// The run history (SQLite) this run is appended to and baselines are read from.
-    #[arg(long, env = "LOADGEN_HISTORY", default_value = history::DEFAULT_PATH)]
-    history: PathBuf,
-    /// Do not read or write a history.
-    #[arg(long, env = "LOADGEN_NO_HISTORY", value_parser = clap::builder::FalseyValueParser::new())]
-    no_history: bool,
-    /// The baseline of relative thresholds: a run folder or a run id of the history
-    /// (default: the last passing run of this scenario).
-    #[arg(long)]
-    baseline: Option<String>,
-    /// Baselines come only from runs made on this git branch.
-    #[arg(long)]
-    baseline_branch: Option<String>,
-    /// The baseline is the median of the last K passing runs (overrides baseline.runs).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    baseline_runs: Option<u32>,
-    /// Write the thresholds and invariants as JUnit XML to this file.
-    #[arg(long)]
-    junit: Option<PathBuf>,
-    /// Serve live OpenMetrics at http://ADDR/metrics while the run goes.
-    #[arg(long, value_name = "ADDR")]
-    metrics_listen: Option<String>,
-}
-
 /// What a command came to.
 enum Outcome {
     /// The command did its job and printed what it had to.
@@ -142,7 +113,7 @@ enum Failure {
     #[error(transparent)]
     Baseline(#[from] BaselineError),
     #[error(transparent)]
-    History(#[from] HistoryError),
+    History(#[from] ShowError),
     #[error(transparent)]
     Compare(#[from] CompareError),
     #[error("--metrics-listen {addr}: {source}")]
@@ -237,9 +208,9 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
                 Ok(plan) => plan,
                 Err(e) => return Outcome::Failed(e.into()),
             };
-            let publish = match publish_options(&plan, &gate) {
+            let publish = match crate::publish::args::options(&plan, &gate) {
                 Ok(p) => p,
-                Err(e) => return Outcome::Failed(e),
+                Err(e) => return Outcome::Failed(e.into()),
             };
             let live = match &gate.metrics_listen {
                 None => None,
@@ -304,101 +275,28 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
     }
 }
 
-/// The history, baseline and CI outputs a run asked for; the baseline is found here,
-/// before any load, so a bad `--baseline` is a usage error that costs no run.
-fn publish_options(plan: &RunPlan, gate: &GateArgs) -> Result<PublishOptions, Failure> {
-    let history = (!gate.no_history).then(|| gate.history.clone());
-    let opened = match &history {
-        Some(path) if gate.baseline.is_some() || plan.has_relative_thresholds() => {
-            History::open_existing(path)?
-        }
-        _ => None,
-    };
-    let baseline = match (&gate.baseline, plan.has_relative_thresholds()) {
-        (Some(name), _) => Some(Baseline::named(name, opened.as_ref())?),
-        (None, true) => match &opened {
-            Some(h) => {
-                let branch = gate
-                    .baseline_branch
-                    .as_deref()
-                    .or(plan.baseline.branch.as_deref());
-                let k = gate
-                    .baseline_runs
-                    .map_or(plan.baseline.runs, |k| k as usize);
-                Baseline::last_passing(h, &plan.name, branch, k)?
-            }
-            None => None,
-        },
-        (None, false) => None,
-    };
-    Ok(PublishOptions {
-        history,
-        junit: gate.junit.clone(),
-        step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-        baseline,
-    })
-}
-
-/// `loadgen compare A B`.
+/// `loadgen compare A B`: the page is printed, then the files written.
 fn compare_runs(a: &str, b: &str, out: Option<PathBuf>, history: &Path) -> Result<(), Failure> {
-    let opened = History::open_existing(history)?;
-    let a = compare::resolve("A", a, opened.as_ref())?;
-    let b = compare::resolve("B", b, opened.as_ref())?;
-    let out = out.unwrap_or_else(|| {
-        PathBuf::from("reports")
-            .join("compare")
-            .join(format!("{}-vs-{}", a.summary.run_id, b.summary.run_id))
-    });
-    let done = compare::write(&a, &b, &out)?;
+    let done = compare::command(a, b, out, history)?;
     let mut stdout = std::io::stdout();
     let _ = write!(stdout, "{}", done.text);
-    if let Some(chart) = &done.chart {
-        let _ = writeln!(stdout, "{}", chart.display());
+    for file in done.chart.iter().chain([&done.markdown, &done.html]) {
+        let _ = writeln!(stdout, "{}", file.display());
     }
-    let _ = writeln!(stdout, "{}", done.markdown.display());
-    let _ = writeln!(stdout, "{}", done.html.display());
     Ok(())
 }
 
-/// `loadgen history [SCENARIO]`.
+/// `loadgen history [SCENARIO]`: the table, then the trend chart's file.
 fn show_history(
     scenario: Option<&str>,
     path: &Path,
     last: usize,
     chart: Option<PathBuf>,
 ) -> Result<(), Failure> {
+    let shown = history::table::show(scenario, path, last, chart)?;
     let mut stdout = std::io::stdout();
-    let Some(h) = History::open_existing(path)? else {
-        let _ = writeln!(stdout, "no history at {}", path.display());
-        return Ok(());
-    };
-    let runs = h.runs(&Filter {
-        scenario,
-        limit: last.max(1),
-        ..Filter::default()
-    })?;
-    let _ = write!(stdout, "{}", history::table::table(&runs));
-    let one_scenario = scenario.or_else(|| {
-        let first = runs.first()?.scenario.as_str();
-        runs.iter().all(|r| r.scenario == first).then_some(first)
-    });
-    if let (Some(name), false) = (one_scenario, runs.is_empty()) {
-        let file = chart.unwrap_or_else(|| {
-            PathBuf::from("reports")
-                .join(name)
-                .join(crate::report::chart::trend::FILE)
-        });
-        if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| {
-                Failure::Report(ReportError::Write {
-                    file: file.clone(),
-                    source,
-                })
-            })?;
-        }
-        crate::report::chart::trend::draw(&file, &runs)?;
+    let _ = write!(stdout, "{}", shown.table);
+    if let Some(file) = shown.chart {
         let _ = writeln!(stdout, "{}", file.display());
     }
     Ok(())

@@ -87,6 +87,26 @@ pub struct Compared {
     pub text: String,
 }
 
+/// `loadgen compare A B`: finds both runs (folders, or ids of the history at
+/// `history`) and writes the comparison into `out` (default
+/// `reports/compare/<A>-vs-<B>/`).
+pub fn command(
+    a: &str,
+    b: &str,
+    out: Option<PathBuf>,
+    history: &Path,
+) -> Result<Compared, CompareError> {
+    let opened = History::open_existing(history)?;
+    let a = resolve("A", a, opened.as_ref())?;
+    let b = resolve("B", b, opened.as_ref())?;
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from("reports")
+            .join("compare")
+            .join(format!("{}-vs-{}", a.summary.run_id, b.summary.run_id))
+    });
+    write(&a, &b, &out)
+}
+
 /// Finds run `name`: a folder with summary.json, else a run id of `history`.
 pub fn resolve(
     label: &'static str,

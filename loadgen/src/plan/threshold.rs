@@ -7,9 +7,10 @@
 //! `cluster.p50 <= baseline + 20ms`): the source also says what the baseline measured,
 //! and a rule with no baseline to compare with reads "no baseline". Where the numbers
 //! come from (the run's summary, the invariant checks, the event log, the history) is
-//! the source's business, not this module's.
+//! the source's business, not this module's. `value` reads the right-hand side of a
+//! rule; `verdict` is the row a rule gives per mode.
 
-use std::fmt;
+use value::{parse_relative, parse_value, split_op};
 
 /// A metric a threshold can test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,84 +213,6 @@ pub trait Metrics {
     }
 }
 
-/// One row of the verdict table.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Verdict {
-    /// The rule, prefixed with the mode when the scenario wrote it without one.
-    pub threshold: String,
-    pub actual: Option<f64>,
-    pub unit: &'static str,
-    pub pass: bool,
-    /// Why the value cannot pass whatever it is (the mode was not fully measured).
-    pub incomplete: Option<String>,
-    /// A rule relative to a baseline: what the baseline measured and the limit that
-    /// made (`None` in both: no baseline was found).
-    pub baseline: Option<BaselineUse>,
-    /// The limit the value was judged against, in `unit` (`None`: no baseline).
-    pub limit: Option<f64>,
-    /// A rule relative to a baseline that had none to compare with: "no baseline".
-    pub no_baseline: bool,
-}
-
-/// The baseline value a verdict was judged against, and the limit it gave.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BaselineUse {
-    pub value: f64,
-    pub limit: f64,
-}
-
-impl Verdict {
-    /// The actual value as the table shows it.
-    pub fn actual_text(&self) -> String {
-        let value = match self.actual {
-            None => "not measured".to_string(),
-            Some(v) => number(v, self.unit),
-        };
-        let value = match (&self.baseline, self.no_baseline) {
-            (Some(b), _) => format!(
-                "{value} (baseline {}, limit {})",
-                number(b.value, self.unit),
-                number(b.limit, self.unit)
-            ),
-            (None, true) => format!("{value} (no baseline)"),
-            (None, false) => value,
-        };
-        match &self.incomplete {
-            Some(why) => format!("{value} ({why})"),
-            None => value,
-        }
-    }
-
-    /// `pass`, `FAIL` or `no baseline`, as the table shows it.
-    pub fn word(&self) -> &'static str {
-        match (self.pass, self.no_baseline) {
-            (true, true) => "no baseline",
-            (true, false) => "pass",
-            (false, _) => "FAIL",
-        }
-    }
-}
-
-fn number(v: f64, unit: &str) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}{unit}")
-    } else {
-        format!("{v:.3}{unit}")
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} ({})",
-            self.threshold,
-            self.actual_text(),
-            self.word()
-        )
-    }
-}
-
 impl Threshold {
     /// Parses `text` for a scenario that runs `modes` over a journey of `steps`.
     pub fn parse(
@@ -438,96 +361,10 @@ fn unknown_mode(text: &str, name: &str, modes: &[String]) -> ThresholdError {
     }
 }
 
-/// Splits `a OP b` at its operator (two-character operators first).
-fn split_op(text: &str) -> Option<(&str, Op, &str)> {
-    const OPS: &[(&str, Op)] = &[
-        ("==", Op::Eq),
-        ("!=", Op::Ne),
-        ("<=", Op::Le),
-        (">=", Op::Ge),
-        ("<", Op::Lt),
-        (">", Op::Gt),
-    ];
-    OPS.iter().find_map(|(token, op)| {
-        let at = text.find(token)?;
-        let (lhs, rhs) = (text[..at].trim(), text[at + token.len()..].trim());
-        (!lhs.is_empty() && !rhs.is_empty()).then_some((lhs, *op, rhs))
-    })
-}
+mod value;
+mod verdict;
 
-/// Reads `baseline`, `baseline * F` or `baseline + V[unit]`; `None` when `value` does
-/// not start with `baseline`. Only the run's summary figures have a baseline: counts
-/// (not as a share), latencies and throughput of a mode or step.
-fn parse_relative(
-    text: &str,
-    value: &str,
-    metric: Metric,
-) -> Result<Option<Relative>, ThresholdError> {
-    let Some(rest) = value.strip_prefix("baseline") else {
-        return Ok(None);
-    };
-    let bad = |why: &str| ThresholdError::Value {
-        text: text.to_string(),
-        value: value.to_string(),
-        why: why.to_string(),
-    };
-    if matches!(metric.kind(), Kind::Invariant) || metric == Metric::Downtime {
-        return Err(bad(
-            "a baseline exists for the summary figures only (counts, latencies, throughput)",
-        ));
-    }
-    let rest = rest.trim();
-    if rest.is_empty() {
-        return Ok(Some(Relative::Times(1.0)));
-    }
-    if let Some(factor) = rest.strip_prefix('*') {
-        let f: f64 = factor
-            .trim()
-            .parse()
-            .map_err(|_| bad("expected `baseline * NUMBER`"))?;
-        if !f.is_finite() || f < 0.0 {
-            return Err(bad("the factor must be a finite number >= 0"));
-        }
-        return Ok(Some(Relative::Times(f)));
-    }
-    if let Some(amount) = rest.strip_prefix('+') {
-        let (v, percent) = parse_value(text, amount.trim(), metric.kind())?;
-        if percent {
-            return Err(bad("`baseline + N%` is not supported: use `baseline * F`"));
-        }
-        return Ok(Some(Relative::Plus(v)));
-    }
-    Err(bad(
-        "expected `baseline`, `baseline * NUMBER` or `baseline + VALUE`",
-    ))
-}
-
-/// Reads a limit: `0`, `1.5`, `800ms`, `1s`, `0.1%`. Latencies come back in ms.
-fn parse_value(text: &str, value: &str, kind: Kind) -> Result<(f64, bool), ThresholdError> {
-    let bad = |why: &str| ThresholdError::Value {
-        text: text.to_string(),
-        value: value.to_string(),
-        why: why.to_string(),
-    };
-    let split = value
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(value.len());
-    let (number, unit) = (value[..split].trim(), value[split..].trim());
-    let number: f64 = number.parse().map_err(|_| bad("not a number"))?;
-    if !number.is_finite() {
-        return Err(bad("not a finite number"));
-    }
-    match (kind, unit) {
-        (Kind::Latency, "" | "ms") => Ok((number, false)),
-        (Kind::Latency, "s") => Ok((number * 1000.0, false)),
-        (Kind::Latency, "us" | "µs") => Ok((number / 1000.0, false)),
-        (Kind::Count, "%") => Ok((number, true)),
-        (Kind::Count | Kind::Rate | Kind::Invariant, "") => Ok((number, false)),
-        (Kind::Latency, _) => Err(bad("a latency takes ms, s or us")),
-        (Kind::Count, _) => Err(bad("a count takes no unit, or % of the requests")),
-        (Kind::Rate | Kind::Invariant, _) => Err(bad("this metric takes no unit")),
-    }
-}
+pub use verdict::{BaselineUse, Verdict};
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 //! that is set. A step that cannot be done is a harness failure of the run (exit 3),
 //! never silently skipped: a CI that asked for a file must get it or be told.
 
+pub mod args;
 pub mod junit;
 pub mod step_summary;
 
