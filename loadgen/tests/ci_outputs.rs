@@ -223,8 +223,8 @@ fn get_metrics(addr: &str) -> String {
 fn metrics_parse_as_prometheus_text_while_the_run_goes() {
     let server = ok_server();
     let tmp = temp_dir("metrics");
-    // 6 s of arrivals: long enough to scrape twice mid-run.
-    let load = "users = 120\ntimeout = \"5s\"\n[load.arrival]\npeak_rate = 20\n";
+    // 4 s of arrivals: long enough to scrape twice mid-run.
+    let load = "users = 80\ntimeout = \"5s\"\n[load.arrival]\npeak_rate = 20\n";
     let path = tmp.path().join("metrics.toml");
     std::fs::write(&path, scenario(&server.url(), load, JOURNEY)).expect("write");
     let child = loadgen()

@@ -50,7 +50,8 @@ fn two_concurrent_runs_append_to_one_history_without_loss() {
     let journey = "[[journey]]\nname = \"browse\"\npath = \"/products\"\n";
     let path = tmp.path().join("c.toml");
     std::fs::write(&path, scenario(&server.url(), load, journey)).expect("write");
-    // Twice two at once: the first pair also races to create and migrate the file.
+    // Two at once, racing also to create the file and migrate it; then two more into
+    // the existing file, started together.
     for round in 0..2 {
         let children: Vec<_> = (0..2)
             .map(|i| {
