@@ -88,7 +88,16 @@ pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result
             Ok(parsed)
         })
         .collect::<Result<Vec<_>, Problem>>()?;
+    let baseline = match s.baseline.runs {
+        Some(0) => return bad("baseline.runs", "must be at least 1"),
+        runs => super::BaselinePlan {
+            runs: runs.unwrap_or(1) as usize,
+            branch: s.baseline.branch.clone(),
+            required: s.baseline.required,
+        },
+    };
     Ok(RunPlan {
+        baseline,
         name: s.name,
         path: PathBuf::new(),
         source: source.to_string(),

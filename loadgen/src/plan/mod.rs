@@ -60,6 +60,23 @@ pub struct RunPlan {
     pub thresholds: Vec<Threshold>,
     /// Where the shop's audit view is; `None`: no invariant checks.
     pub invariants: Option<AuditPaths>,
+    /// How relative thresholds find their baseline (`[baseline]`).
+    pub baseline: BaselinePlan,
+}
+
+/// `[baseline]` checked: the median of the last `runs` passing runs, on `branch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaselinePlan {
+    pub runs: usize,
+    pub branch: Option<String>,
+    pub required: bool,
+}
+
+impl RunPlan {
+    /// Whether any threshold is relative to a baseline.
+    pub fn has_relative_thresholds(&self) -> bool {
+        self.thresholds.iter().any(|t| t.baseline.is_some())
+    }
 }
 
 /// How every mode's server is probed and stopped.

@@ -33,6 +33,10 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     pub quiet: bool,
     pub allow_remote: bool,
+    /// What the run leaves for CI and later runs (summary.json, history, JUnit...).
+    pub publish: crate::publish::PublishOptions,
+    /// `--metrics-listen`: live OpenMetrics, fed from the merged snapshots.
+    pub live: Option<crate::live::LiveMetrics>,
 }
 
 /// Why a run could not finish its job.
@@ -134,6 +138,9 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
                 .into_iter()
                 .map(|what| format!("mode {}: {what}", mode.name)),
         );
+        if let Some(live) = &opts.live {
+            live.mode_ended(&mode.name);
+        }
         done.push(ended.outcome);
         write(&dir, &done, &events)?;
         aborted_by = ended.aborted_by;
@@ -148,21 +155,26 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
         let metrics = RunMetrics {
             modes: &done,
             events: &events,
+            baseline: opts.publish.baseline.as_ref(),
+            baseline_required: plan.baseline.required,
         };
         let verdicts = gate::evaluate(&plan.thresholds, &metrics);
         runfolder::write_thresholds(&dir, &verdicts).map_err(folder_err)?;
         verdicts
     };
-    let report_error = report::render(&dir).err();
-    Ok(RunResult {
+    let mut result = RunResult {
         dir,
         interrupted,
         modes: done,
         verdicts,
         aborted_by,
-        report_error,
+        report_error: None,
         harness_failures,
-    })
+    };
+    // summary.json, history (and its trend chart), JUnit: before the report reads the folder.
+    crate::publish::after_run(plan, &opts.publish, &mut result);
+    result.report_error = report::render(&result.dir).err();
+    Ok(result)
 }
 
 /// Starts the mode's server, waits until it is ready, runs `body` with it, and stops

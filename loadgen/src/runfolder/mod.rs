@@ -9,6 +9,7 @@
 mod checks;
 pub mod hgrm;
 pub mod rows;
+pub mod summary_json;
 pub mod table;
 mod write;
 

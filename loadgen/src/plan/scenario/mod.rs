@@ -29,6 +29,23 @@ pub struct Scenario {
     pub chaos: Vec<Chaos>,
     /// Where the shop's audit view and lookups are; absent: no invariant checks.
     pub invariants: Option<Invariants>,
+    /// How thresholds relative to a baseline find it (`[baseline]`).
+    #[serde(default)]
+    pub baseline: BaselineKeys,
+}
+
+/// `[baseline]`: which earlier runs thresholds like `p99 < baseline * 1.25` compare
+/// with. The command line's `--baseline-runs` and `--baseline-branch` win.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineKeys {
+    /// The median of the last `runs` passing runs (default 1: the last one).
+    pub runs: Option<u32>,
+    /// Only runs made on this git branch.
+    pub branch: Option<String>,
+    /// A relative threshold with no baseline fails instead of reading "no baseline".
+    #[serde(default)]
+    pub required: bool,
 }
 
 /// One `[[chaos]]` rule: an action at fixed times, or at a random rate.
