@@ -182,6 +182,12 @@ fn junit_has_one_failure_per_breached_threshold_with_the_measured_value() {
         message.contains("measured 80"),
         "the failure carries the measured value: {message}"
     );
+    let harness: Vec<_> = cases
+        .iter()
+        .filter(|c| c.classname.as_deref() == Some("loadgen.test.harness"))
+        .collect();
+    assert_eq!(harness.len(), 1, "one harness case: {cases:#?}");
+    assert!(harness[0].status.is_success(), "measured faithfully");
     // Invariants are test cases too (none here: an external server has no audit).
     let summary = std::fs::read_to_string(&step_summary).expect("step summary");
     assert!(
@@ -192,6 +198,51 @@ fn junit_has_one_failure_per_breached_threshold_with_the_measured_value() {
         summary.contains("| `test.requests < 1` | 80 | fail |"),
         "the Markdown lists the breach: {summary}"
     );
+}
+
+#[test]
+fn a_history_that_cannot_be_written_fails_the_run_in_every_file_it_leaves() {
+    let server = ok_server();
+    let tmp = temp_dir("history-unwritable");
+    let junit = tmp.path().join("junit.xml");
+    // The history's folder is a regular file: SQLite cannot open it.
+    let blocker = tmp.path().join("not-a-folder");
+    std::fs::write(&blocker, "").expect("write the blocker file");
+    let path = tmp.path().join("unwritable.toml");
+    std::fs::write(
+        &path,
+        with_thresholds(&server.url(), r#""test.dropped == 0""#, SHORT_LOAD),
+    )
+    .expect("write scenario");
+    let out_dir = tmp.path().join("out");
+    let out = loadgen()
+        .env_remove("LOADGEN_NO_HISTORY")
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out_dir)
+        .arg("--quiet")
+        .arg("--history")
+        .arg(blocker.join("history.sqlite"))
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .expect("run loadgen");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "a harness failure: {stderr}");
+    assert!(stderr.contains("history"), "names the history: {stderr}");
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("summary.json")).expect("summary.json written"),
+    )
+    .expect("summary.json is JSON");
+    assert_eq!(doc["verdict"], "harness_failed", "summary.json: {doc}");
+    let file = std::fs::File::open(&junit).expect("the JUnit file was written");
+    let suites = junit_parser::from_reader(BufReader::new(file)).expect("valid JUnit XML");
+    assert_eq!(
+        suites.errors, 1,
+        "the harness case is an error: {suites:#?}"
+    );
+    assert_eq!(suites.failures, 0, "the threshold itself held");
 }
 
 /// A `loadgen run` process with its stderr read line by line.

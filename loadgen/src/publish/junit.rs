@@ -2,6 +2,9 @@
 //! systems read. One test suite per run, one test case per threshold verdict and per
 //! invariant check; a breached threshold or a broken invariant is a `<failure>` whose
 //! message carries the measured value; a threshold without a baseline is `<skipped>`.
+//! One more test case, `harness`, is an `<error>` when loadgen could not measure the
+//! run faithfully (a conservation check, lateness, a lost shard, an unwritable history,
+//! an interrupt): then the thresholds' passes mean nothing, and CI must see that.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -21,8 +24,27 @@ pub fn write(file: &Path, run: &RunSummary) -> std::io::Result<()> {
 /// The document.
 pub fn xml(run: &RunSummary) -> String {
     let mut cases = String::new();
-    let (mut tests, mut failures, mut skipped) = (0, 0, 0);
+    let (mut tests, mut failures, mut skipped, mut errors) = (1, 0, 0, 0);
     let suite = format!("loadgen.{}", run.scenario.name);
+    let _ = writeln!(
+        cases,
+        "    <testcase classname=\"{}.harness\" name=\"measured faithfully\">",
+        esc(&suite)
+    );
+    let mut problems = run.harness_failures.clone();
+    if run.verdict.as_str() == "interrupted" {
+        problems.push("interrupted before the end of the run".to_string());
+    }
+    if !problems.is_empty() {
+        errors += 1;
+        let _ = writeln!(
+            cases,
+            "      <error type=\"harness\" message=\"{}\">{}</error>",
+            esc(&problems[0]),
+            esc(&problems.join("\n"))
+        );
+    }
+    cases.push_str("    </testcase>\n");
     for t in &run.thresholds {
         tests += 1;
         let _ = writeln!(
@@ -79,11 +101,11 @@ pub fn xml(run: &RunSummary) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"loadgen\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{skipped}\">"
+        "<testsuites name=\"loadgen\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">"
     );
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{skipped}\" errors=\"0\" timestamp=\"{}\">",
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{skipped}\" errors=\"{errors}\" timestamp=\"{}\">",
         esc(&suite),
         esc(&run.started_at)
     );

@@ -68,7 +68,7 @@ pub fn after_run(plan: &RunPlan, opts: &PublishOptions, result: &mut RunResult) 
         baseline: opts.baseline.as_ref().map(|b| b.source.clone()),
         harness_failures: result.harness_failures.clone(),
     };
-    let summary = match RunSummary::build(&result.dir, facts, &result.verdicts) {
+    let mut summary = match RunSummary::build(&result.dir, facts, &result.verdicts) {
         Ok(s) => s,
         Err(e) => {
             result
@@ -78,13 +78,18 @@ pub fn after_run(plan: &RunPlan, opts: &PublishOptions, result: &mut RunResult) 
         }
     };
     let mut failures = Vec::new();
-    if let Err(e) = summary.write(&result.dir) {
-        failures.push(format!("cannot write summary.json: {e}"));
-    }
+    // The history first: when it cannot take the run, the files written after it say
+    // so (a harness failure), instead of a "pass" the exit status contradicts.
     if let Some(path) = &opts.history
         && let Err(e) = record(path, &summary, &result.dir)
     {
-        failures.push(format!("cannot record the run in the history: {e}"));
+        let failure = format!("cannot record the run in the history: {e}");
+        summary.verdict = RunVerdict::HarnessFailed;
+        summary.harness_failures.push(failure.clone());
+        failures.push(failure);
+    }
+    if let Err(e) = summary.write(&result.dir) {
+        failures.push(format!("cannot write summary.json: {e}"));
     }
     if let Some(file) = &opts.junit
         && let Err(e) = junit::write(file, &summary)
