@@ -4,21 +4,25 @@
 //! is done, the mode's time cap is reached or a stop is requested. Snapshots go to
 //! a channel; the engine neither prints nor writes files.
 
+pub mod answer;
 pub mod conn;
+pub mod h1;
+pub mod hyper_client;
 pub mod recorder;
+pub mod request;
 pub mod shards;
 pub mod snapshot;
 pub mod timeline;
 pub mod user;
 
-use crate::engine::conn::Endpoint;
+use crate::engine::conn::{Client, Endpoint};
 use crate::engine::recorder::Recorder;
+use crate::engine::request::Shape;
 use crate::engine::snapshot::{FinalSnapshot, Message};
 use crate::limits;
 use crate::plan::RunPlan;
 use crate::plan::arrivals::Shard;
 use crate::plan::journey::Journey;
-use hyper::header::HeaderValue;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,12 +164,24 @@ pub async fn run(
     let steps = plan.journey.steps.len();
     let recorder = Arc::new(Recorder::new(steps, plan.late_after));
     let (cut_tx, cut) = watch::channel(false);
-    let host =
-        HeaderValue::from_str(&plan.host).unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+    // A host name that cannot be a header value falls back to `localhost`.
+    let host = if plan.host.bytes().all(|b| (0x21..0x7f).contains(&b)) && !plan.host.is_empty() {
+        plan.host.clone()
+    } else {
+        "localhost".to_string()
+    };
+    let shapes = plan
+        .journey
+        .steps
+        .iter()
+        .map(|s| Shape::new(s, &host))
+        .collect();
     let cfg = Arc::new(UserConfig {
+        shapes,
         endpoint: Endpoint {
             addr: plan.addr,
             host,
+            client: Client::from_env(),
             sources: limits::source_addresses(plan.addr.ip(), plan.source_addresses),
             open_connections: recorder.open_connections.clone(),
         },

@@ -8,17 +8,16 @@
 //! ends in exactly one class. Every special case is data in `Journey` and
 //! `UserConfig`; there is no second loop.
 
-use crate::engine::conn::{self, Conn, Endpoint, NoAnswer};
+use crate::engine::answer::Answer;
+use crate::engine::conn::{self, Conn, Endpoint, NoAnswer, Req};
 use crate::engine::recorder::{Finished, Recorder, UserEnd};
+use crate::engine::request::Shape;
 use crate::outcome::Class;
 use crate::plan::journey::{self, Ctx, Journey, Record};
 use crate::verdict::invariants::ConfirmedOrder;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Request;
-use hyper::header::{CONTENT_TYPE, HOST};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,6 +27,8 @@ use tokio::time::{Instant, sleep, sleep_until};
 /// Everything users share, built once per mode.
 pub struct UserConfig {
     pub journey: Journey,
+    /// Each step's fixed request parts, rendered once.
+    pub shapes: Vec<Shape>,
     pub endpoint: Endpoint,
     pub recorder: Arc<Recorder>,
     /// The mode's start instant: second 0 of every per-second bucket.
@@ -78,6 +79,8 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
     let mut conn: Option<Conn> = None;
     let mut path = String::new();
     let mut body = String::new();
+    let mut key = String::new();
+    let mut wire: Vec<u8> = Vec::new();
     let mut next_due = due;
     let mut cut = cfg.cut.clone();
     // Far in the future until the first attempt arms it (see conn::attempt).
@@ -120,43 +123,40 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                     t.render(&ctx, &mut rng, &mut body);
                 }
             }
-            let body_bytes = Bytes::from(body.clone());
-            let key = step
-                .idempotency_key
-                .then(|| format!("{}-{}-{}-{}", cfg.nonce, user, si, rep));
+            key.clear();
+            if step.idempotency_key {
+                let _ = write!(key, "{}-{}-{}-{}", cfg.nonce, user, si, rep);
+            }
+            let shape = &cfg.shapes[si];
+            let req = Req {
+                shape,
+                path: &path,
+                key: step.idempotency_key.then_some(key.as_str()),
+                body: body.as_bytes(),
+                wire: &[],
+            };
+            // A captured value made the path invalid: loadgen cannot make the
+            // request, and no retry will change that.
+            let rendered = shape.render(req.path, req.key, req.body, &mut wire);
+            let req = Req { wire: &wire, ..req };
 
             let mut attempts = 0u32;
             let mut failures = 0u32;
-            let result: Result<conn::Answer, NoAnswer> = loop {
+            let result: Result<Answer, NoAnswer> = loop {
                 attempts += 1;
-                let mut b = Request::builder()
-                    .method(step.method.clone())
-                    .uri(path.as_str())
-                    .header(HOST, cfg.endpoint.host.clone());
-                if step.body.is_some() {
-                    b = b.header(CONTENT_TYPE, "application/json");
+                if let Err(e) = &rendered {
+                    failures += 1;
+                    break Err(NoAnswer {
+                        class: Class::GeneratorError,
+                        why: Some(format!("request for step `{}`: {}", step.name, e.0)),
+                    });
                 }
-                if let Some(k) = &key {
-                    b = b.header("idempotency-key", k.as_str());
-                }
-                let req = match b.body(Full::new(body_bytes.clone())) {
-                    Ok(req) => req,
-                    // A captured value made the URI invalid: loadgen cannot make the
-                    // request, and no retry will change that.
-                    Err(e) => {
-                        failures += 1;
-                        break Err(NoAnswer {
-                            class: Class::GeneratorError,
-                            why: Some(format!("request for step `{}`: {e}", step.name)),
-                        });
-                    }
-                };
                 let deadline = Instant::now() + cfg.timeout;
                 let attempt = conn::attempt(
                     &cfg.endpoint,
                     user,
                     &mut conn,
-                    req,
+                    &req,
                     deadline,
                     timer.as_mut(),
                 );
@@ -189,12 +189,12 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
             let latency_us = finished_at.saturating_duration_since(due).as_micros() as u64;
             let (class, go_on, worker) = match &result {
                 Ok(a) => {
-                    let status = a.status.as_u16();
+                    let status = a.status;
                     let class = Class::of_status(status, step.is_ok_status(status));
                     if class != Class::Ok {
                         failures += 1;
                     }
-                    let version: &[u8] = a.version.as_ref().map_or(b"unknown", |v| v.as_bytes());
+                    let version: &[u8] = a.version().unwrap_or(b"unknown");
                     (
                         class,
                         step.continues_after(status),
@@ -231,10 +231,10 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
             // Only a 2xx carries what a step captures: an expected 409 (out of stock)
             // lets the user walk on, with nothing new to remember.
             if let (true, Ok(answer)) = (go_on, &result)
-                && answer.status.is_success()
+                && answer.is_success()
             {
                 for (var, field) in &step.captures {
-                    match journey::capture(&answer.body, field) {
+                    match journey::capture(answer.body(), field) {
                         Some(v) => vars[*var] = v,
                         None => captured = false,
                     }
@@ -246,9 +246,9 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                     match record {
                         Record::Order => rec.order(ConfirmedOrder {
                             id,
-                            key: key.clone().unwrap_or_default(),
+                            key: key.clone(),
                             asked: body.clone(),
-                            told: String::from_utf8_lossy(&answer.body).into_owned(),
+                            told: String::from_utf8_lossy(answer.body()).into_owned(),
                         }),
                         Record::Cart => rec.cart(id),
                     }
@@ -258,9 +258,9 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
             // A checkout without a confirmation: refused on its only attempt (no order),
             // or an answer lost on the way (the server may hold an order nobody saw).
             if step.records == Some(Record::Order) && !recorded {
-                let key = key.clone().unwrap_or_default();
+                let key = key.clone();
                 match &result {
-                    Ok(a) if attempts == 1 && a.status.is_client_error() => rec.order_refused(key),
+                    Ok(a) if attempts == 1 && a.is_client_error() => rec.order_refused(key),
                     _ => rec.order_unanswered(key),
                 }
             }
