@@ -61,7 +61,7 @@ impl Conn {
     ) -> Result<(Answer, bool), NoAnswer> {
         let mut b = Request::builder()
             .method(req.shape.method.clone())
-            .uri(req.path)
+            .uri(format!("{}{}", req.shape.base_path, req.path))
             .header(HOST, host);
         if let Some(ct) = req.shape.content_type {
             b = b.header(CONTENT_TYPE, ct);

@@ -31,6 +31,16 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use user::UserConfig;
 
+/// Where the requests go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// The `Host` header's value.
+    pub host: String,
+    /// The target URL's path (`/api/v1`, or empty), put before every request's path.
+    pub base_path: String,
+}
+
 /// What one engine runs: built once from the scenario, then only read.
 pub struct EnginePlan {
     pub journey: Journey,
@@ -39,6 +49,7 @@ pub struct EnginePlan {
     pub users_planned: u64,
     pub addr: SocketAddr,
     pub host: String,
+    pub base_path: String,
     pub source_addresses: u8,
     pub timeout: Duration,
     pub retry_count: u32,
@@ -51,14 +62,8 @@ pub struct EnginePlan {
 }
 
 impl EnginePlan {
-    /// The engine of `shard` of the plan's users against `addr`.
-    pub fn new(
-        plan: &RunPlan,
-        shard: Shard,
-        addr: SocketAddr,
-        host: String,
-        nonce: u64,
-    ) -> EnginePlan {
+    /// The engine of `shard` of the plan's users against `target`.
+    pub fn new(plan: &RunPlan, shard: Shard, target: Target, nonce: u64) -> EnginePlan {
         let users: Vec<(u64, Duration)> = (0u64..)
             .zip(plan.load.schedule.iter().copied())
             .filter(|(i, _)| shard.owns(*i))
@@ -68,8 +73,9 @@ impl EnginePlan {
             journey: plan.journey.clone(),
             users_planned: users.len() as u64,
             users,
-            addr,
-            host,
+            addr: target.addr,
+            host: target.host,
+            base_path: target.base_path,
             source_addresses: load.source_addresses,
             timeout: load.timeout,
             retry_count: load.retry_count,
@@ -97,6 +103,7 @@ impl EnginePlan {
                 users_planned: users.len() as u64,
                 users,
                 host: self.host.clone(),
+                base_path: self.base_path.clone(),
                 ..self
             })
             .collect()
@@ -174,7 +181,7 @@ pub async fn run(
         .journey
         .steps
         .iter()
-        .map(|s| Shape::new(s, &host))
+        .map(|s| Shape::new(s, &host, &plan.base_path))
         .collect();
     let cfg = Arc::new(UserConfig {
         shapes,

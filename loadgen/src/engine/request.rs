@@ -13,7 +13,9 @@ use std::io::Write as _;
 #[derive(Debug, Clone)]
 pub struct Shape {
     pub method: Method,
-    /// `GET ` (the method and a space).
+    /// The target URL's path, before every request's path (`/api/v1`, or empty).
+    pub base_path: Box<str>,
+    /// `GET /api/v1` (the method, a space and the base path).
     start: Box<[u8]>,
     /// ` HTTP/1.1\r\nhost: ...\r\n` and the step's fixed headers, each ending `\r\n`.
     fixed: Box<[u8]>,
@@ -31,7 +33,7 @@ pub struct Shape {
 pub struct BadRequest(pub String);
 
 impl Shape {
-    pub fn new(step: &CompiledStep, host: &str) -> Shape {
+    pub fn new(step: &CompiledStep, host: &str, base_path: &str) -> Shape {
         let content_type = step.body.as_ref().map(|_| "application/json");
         let mut fixed = Vec::new();
         let _ = write!(fixed, " HTTP/1.1\r\nhost: {host}\r\n");
@@ -42,7 +44,8 @@ impl Shape {
         let length =
             step.body.is_some() || matches!(method, Method::POST | Method::PUT | Method::PATCH);
         Shape {
-            start: format!("{method} ").into_bytes().into(),
+            start: format!("{method} {base_path}").into_bytes().into(),
+            base_path: base_path.into(),
             head_only: method == Method::HEAD,
             method,
             fixed: fixed.into(),
@@ -76,6 +79,16 @@ impl Shape {
         out.extend_from_slice(body);
         Ok(())
     }
+}
+
+/// The path of a target URL (`http://host:port/api/v1/` -> `/api/v1`), put before
+/// every request's path; empty when the URL has none. A query or fragment is not
+/// part of it.
+pub fn base_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.trim_end_matches('/').to_string()
 }
 
 /// A request target loadgen can send: an absolute path of visible ASCII (a captured
@@ -120,30 +133,48 @@ mod tests {
     #[test]
     fn a_request_is_the_fixed_head_with_its_variable_parts_written_in() {
         let mut out = Vec::new();
-        let get = Shape::new(&step(Method::GET, None), "127.0.0.1:80");
+        let get = Shape::new(&step(Method::GET, None), "127.0.0.1:80", "");
         get.render("/products/7", None, b"", &mut out)
             .expect("render");
         assert_eq!(
             out,
             b"GET /products/7 HTTP/1.1\r\nhost: 127.0.0.1:80\r\n\r\n".to_vec()
         );
-        let post = Shape::new(&step(Method::POST, Some("{}")), "h");
+        let post = Shape::new(&step(Method::POST, Some("{}")), "h", "");
         post.render("/carts", Some("9-1-0-0"), b"{\"a\":1}", &mut out)
             .expect("render");
         assert_eq!(
             String::from_utf8_lossy(&out),
             "POST /carts HTTP/1.1\r\nhost: h\r\ncontent-type: application/json\r\nidempotency-key: 9-1-0-0\r\ncontent-length: 7\r\n\r\n{\"a\":1}"
         );
-        let empty_post = Shape::new(&step(Method::POST, None), "h");
+        let empty_post = Shape::new(&step(Method::POST, None), "h", "");
         empty_post
             .render("/c", None, b"", &mut out)
             .expect("render");
         assert!(out.ends_with(b"content-length: 0\r\n\r\n"));
+        let prefixed = Shape::new(&step(Method::GET, None), "h", "/api/v1");
+        prefixed
+            .render("/products/7", None, b"", &mut out)
+            .expect("render");
+        assert!(out.starts_with(b"GET /api/v1/products/7 HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn the_base_path_is_the_url_s_path_without_a_trailing_slash_or_query() {
+        for (url, base) in [
+            ("http://127.0.0.1:8080", ""),
+            ("http://127.0.0.1:8080/", ""),
+            ("http://h:1/api/v1", "/api/v1"),
+            ("https://h/api/v1/", "/api/v1"),
+            ("http://h/shop?x=1", "/shop"),
+        ] {
+            assert_eq!(base_path(url), base, "{url}");
+        }
     }
 
     #[test]
     fn a_path_with_a_space_or_no_leading_slash_is_refused() {
-        let get = Shape::new(&step(Method::GET, None), "h");
+        let get = Shape::new(&step(Method::GET, None), "h", "");
         let mut out = Vec::new();
         assert!(get.render("/a b", None, b"", &mut out).is_err());
         assert!(get.render("/a\n", None, b"", &mut out).is_err());

@@ -75,6 +75,9 @@ pub struct Server {
     pub addr: SocketAddr,
     /// `Host` header value.
     pub host: String,
+    /// The path of an external target's URL (`/api/v1`), put before every request's
+    /// path; empty for a server loadgen starts.
+    pub base_path: String,
     child: Option<Child>,
     /// The started server's PID, `None` while the naive supervisor restarts it.
     pub pid: Option<u32>,
@@ -195,6 +198,7 @@ impl Server {
             mode: mode.name.clone(),
             addr,
             host: format!("{host}:{port}"),
+            base_path: String::new(),
             pid: child.id(),
             pidfile: None,
             child: Some(child),
@@ -242,6 +246,7 @@ impl Server {
             mode: mode.name.clone(),
             addr,
             host: format!("{host}:{port}"),
+            base_path: crate::engine::request::base_path(url),
             child: None,
             argv: Vec::new(),
             workers: mode.workers,
