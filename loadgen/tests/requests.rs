@@ -193,3 +193,145 @@ fn the_url_s_path_prefix_is_kept_in_one_process_and_across_shards() {
         );
     }
 }
+
+/// Which user a target's `u=N` names.
+fn user_of(target: &str) -> Option<&str> {
+    target
+        .split("u=")
+        .nth(1)
+        .map(|r| r.split('&').next().unwrap_or(r))
+}
+
+#[test]
+fn headers_with_templates_a_cookie_jar_per_user_and_form_and_raw_bodies_arrive() {
+    let server = Recorder::start();
+    let journey = r#"
+[request]
+headers = { User-Agent = "stampede-test", Authorization = "Bearer ${token}" }
+
+[[journey]]
+name = "login"
+method = "POST"
+path = "/login?u=${user}"
+form = { user = "u ${user}", note = "a&b=c" }
+capture = { token = "token" }
+
+[[journey]]
+name = "upload"
+method = "PUT"
+path = "/files?u=${user}"
+body = "line ${user}"
+content_type = "text/plain; charset=utf-8"
+headers = { X-Trace = "trace-${user}-${rep}", User-Agent = "step-agent" }
+repeat = 2
+
+[[journey]]
+name = "view"
+path = "/products?u=${user}"
+"#;
+    let load =
+        "users = 12\nusers_per_process = 6\ntimeout = \"5s\"\n[load.arrival]\npeak_rate = 100\n";
+    let run = run_scenario("headers", &scenario(&server.url(""), load, journey), &[]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let seen = server.seen();
+    assert_eq!(seen.len(), 12 * 4, "{seen:?}");
+    for s in &seen {
+        let user = user_of(&s.target).expect("every target names its user");
+        let step = s.target.split('?').next().unwrap_or_default();
+        match step {
+            "/login" => {
+                assert_eq!(
+                    s.header("content-type"),
+                    Some("application/x-www-form-urlencoded")
+                );
+                assert_eq!(
+                    String::from_utf8_lossy(&s.body),
+                    format!("note=a%26b%3Dc&user=u+{user}")
+                );
+                // Before the token is captured, the header using it is not sent.
+                assert_eq!(s.header("authorization"), None, "{s:?}");
+                assert_eq!(s.header("user-agent"), Some("stampede-test"));
+                assert_eq!(s.header("cookie"), None, "no cookie before the login");
+            }
+            "/files" => {
+                assert_eq!(s.method, "PUT");
+                assert_eq!(s.header("content-type"), Some("text/plain; charset=utf-8"));
+                assert_eq!(String::from_utf8_lossy(&s.body), format!("line {user}"));
+                assert_eq!(s.header("authorization"), Some("Bearer t-1"));
+                assert_eq!(
+                    s.header("user-agent"),
+                    Some("step-agent"),
+                    "the step's own wins"
+                );
+                let trace = s.header("x-trace").expect("x-trace");
+                assert!(trace.starts_with(&format!("trace-{user}-")), "{trace}");
+                assert_eq!(s.header("cookie"), Some(format!("sid={user}").as_str()));
+            }
+            "/products" => {
+                assert_eq!(s.header("authorization"), Some("Bearer t-1"));
+                assert_eq!(s.header("x-trace"), None, "a step header stays on its step");
+                // Each user sends back its own cookie, never another user's.
+                assert_eq!(s.header("cookie"), Some(format!("sid={user}").as_str()));
+                assert!(s.body.is_empty());
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
+#[test]
+fn without_the_jar_no_cookie_is_sent_back() {
+    let server = Recorder::start();
+    let journey = "[request]\ncookies = false\n\n[[journey]]\nname = \"login\"\npath = \"/login?u=${user}\"\n\n[[journey]]\nname = \"view\"\npath = \"/products?u=${user}\"\nheaders = { Cookie = \"mine=1\" }\n";
+    let load = "users = 3\ntimeout = \"5s\"\n[load.arrival]\npeak_rate = 100\n";
+    let run = run_scenario("nojar", &scenario(&server.url(""), load, journey), &[]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let views: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.target.starts_with("/products"))
+        .collect();
+    assert_eq!(views.len(), 3);
+    assert!(views.iter().all(|s| s.header("cookie") == Some("mine=1")));
+}
+
+#[test]
+fn bad_request_keys_are_refused_naming_file_line_and_key() {
+    let cases = [
+        (
+            "[[journey]]\nname = \"a\"\npath = \"/\"\nheaders = { Host = \"x\" }\n",
+            "journey[0].headers.Host",
+        ),
+        (
+            "[request]\nheaders = { Authorization = \"Bearer ${nope}\" }\n\n[[journey]]\nname = \"a\"\npath = \"/\"\n",
+            "request.headers.Authorization",
+        ),
+        (
+            "[[journey]]\nname = \"a\"\nmethod = \"POST\"\npath = \"/\"\nbody = \"x\"\nform = { a = \"b\" }\n",
+            "journey[0].form",
+        ),
+        (
+            "[[journey]]\nname = \"a\"\npath = \"/\"\ncontent_type = \"text/plain\"\n",
+            "journey[0].content_type",
+        ),
+        (
+            "[[journey]]\nname = \"a\"\npath = \"/\"\nheaders = { Cookie = \"a=1\" }\n",
+            "journey[0].headers.Cookie",
+        ),
+    ];
+    for (journey, key) in cases {
+        let tmp = temp_dir("badreq");
+        let path = tmp.path().join("bad.toml");
+        let text = scenario(
+            "http://127.0.0.1:9",
+            "users = 1\n[load.arrival]\npeak_rate = 1\n",
+            journey,
+        );
+        std::fs::write(&path, &text).expect("write");
+        let out = loadgen().arg("validate").arg(&path).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{journey}");
+        assert!(err.contains(key), "{key} not named in: {err}");
+        assert!(err.contains("bad.toml:"), "file and line named: {err}");
+    }
+}

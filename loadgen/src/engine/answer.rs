@@ -65,6 +65,8 @@ pub struct Answer {
     buf: Buf,
     version: Option<Range<usize>>,
     body: Range<usize>,
+    /// Every `Set-Cookie` value (none: no allocation).
+    set_cookies: Vec<Range<usize>>,
 }
 
 impl Answer {
@@ -83,18 +85,45 @@ impl Answer {
             buf,
             version,
             body,
+            set_cookies: Vec::new(),
         }
     }
 
+    /// The same answer with these `Set-Cookie` values (ranges of its buffer).
+    pub fn with_cookies(mut self, set_cookies: Vec<Range<usize>>) -> Answer {
+        self.set_cookies = set_cookies;
+        self
+    }
+
+    /// Every `Set-Cookie` value of the answer.
+    pub fn set_cookies(&self) -> impl Iterator<Item = &[u8]> {
+        self.set_cookies
+            .iter()
+            .map(|r| &self.buf.bytes()[r.clone()])
+    }
+
     /// An answer built from parts held elsewhere (the hyper client path).
-    pub fn copied(status: u16, worker_pid: u32, version: Option<&[u8]>, body: &[u8]) -> Answer {
+    pub fn copied<'a>(
+        status: u16,
+        worker_pid: u32,
+        version: Option<&[u8]>,
+        body: &[u8],
+        set_cookies: impl Iterator<Item = &'a [u8]>,
+    ) -> Answer {
         let mut buf = Buf::take();
         let v = buf.vec();
         v.extend_from_slice(version.unwrap_or_default());
         let vlen = v.len();
         v.extend_from_slice(body);
         let end = v.len();
+        let mut cookies = Vec::new();
+        for c in set_cookies {
+            let start = v.len();
+            v.extend_from_slice(c);
+            cookies.push(start..v.len());
+        }
         Answer::new(status, worker_pid, buf, version.map(|_| 0..vlen), vlen..end)
+            .with_cookies(cookies)
     }
 
     pub fn body(&self) -> &[u8] {
@@ -121,7 +150,14 @@ mod tests {
 
     #[test]
     fn a_dropped_answer_gives_its_buffer_back_to_the_pool_and_big_ones_are_freed() {
-        let a = Answer::copied(200, 7, Some(b"v2"), b"{\"id\":1}");
+        let a = Answer::copied(
+            200,
+            7,
+            Some(b"v2"),
+            b"{\"id\":1}",
+            [&b"a=1"[..]].into_iter(),
+        );
+        assert_eq!(a.set_cookies().collect::<Vec<_>>(), vec![&b"a=1"[..]]);
         assert_eq!(a.body(), b"{\"id\":1}");
         assert_eq!(a.version(), Some(&b"v2"[..]));
         let ptr = a.buf.bytes().as_ptr();

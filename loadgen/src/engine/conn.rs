@@ -54,6 +54,8 @@ pub struct Req<'a> {
     pub shape: &'a Shape,
     pub path: &'a str,
     pub key: Option<&'a str>,
+    /// The step's header lines beyond the fixed ones, each ending `\r\n`.
+    pub headers: &'a str,
     pub body: &'a [u8],
     pub wire: &'a [u8],
 }

@@ -32,6 +32,7 @@ struct Head {
     close: bool,
     worker_pid: u32,
     version: Option<Range<usize>>,
+    set_cookies: Vec<Range<usize>>,
 }
 
 /// Whether a comma-separated header value lists `token`.
@@ -88,6 +89,9 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Class> {
         } else if h.name.eq_ignore_ascii_case("x-server-version") {
             let start = v.as_ptr() as usize - base;
             head.version = Some(start..start + v.len());
+        } else if h.name.eq_ignore_ascii_case("set-cookie") {
+            let start = v.as_ptr() as usize - base;
+            head.set_cookies.push(start..start + v.len());
         }
     }
     Ok(Some(head))
@@ -208,7 +212,8 @@ pub async fn read_answer<S: AsyncRead + Unpin>(
         keep = false;
     }
     Ok((
-        Answer::new(head.status, head.worker_pid, buf, head.version, body),
+        Answer::new(head.status, head.worker_pid, buf, head.version, body)
+            .with_cookies(head.set_cookies),
         keep,
     ))
 }

@@ -63,8 +63,13 @@ impl Conn {
             .method(req.shape.method.clone())
             .uri(format!("{}{}", req.shape.base_path, req.path))
             .header(HOST, host);
-        if let Some(ct) = req.shape.content_type {
-            b = b.header(CONTENT_TYPE, ct);
+        if let Some(ct) = &req.shape.content_type {
+            b = b.header(CONTENT_TYPE, &**ct);
+        }
+        for line in req.headers.split_terminator("\r\n") {
+            if let Some((name, value)) = line.split_once(": ") {
+                b = b.header(name, value);
+            }
         }
         if let Some(k) = req.key {
             b = b.header("idempotency-key", k);
@@ -88,6 +93,7 @@ impl Conn {
             .and_then(|s| s.trim().parse::<u32>().ok())
             .unwrap_or(0);
         let version = headers.get("x-server-version").cloned();
+        let resp_cookies: Vec<_> = headers.get_all("set-cookie").iter().cloned().collect();
         let close = headers
             .get(CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
@@ -102,6 +108,7 @@ impl Conn {
             worker_pid,
             version.as_ref().map(|v| v.as_bytes()),
             &body,
+            resp_cookies.iter().map(|c| c.as_bytes()),
         );
         Ok((answer, !close))
     }

@@ -6,9 +6,11 @@
 
 pub mod answer;
 pub mod conn;
+pub mod cookies;
 pub mod h1;
 pub mod hyper_client;
 pub mod recorder;
+pub mod render;
 pub mod request;
 pub mod shards;
 pub mod snapshot;

@@ -20,7 +20,7 @@ pub struct Shape {
     /// ` HTTP/1.1\r\nhost: ...\r\n` and the step's fixed headers, each ending `\r\n`.
     fixed: Box<[u8]>,
     /// The `Content-Type` the step's body goes with, if it has one.
-    pub content_type: Option<&'static str>,
+    pub content_type: Option<Box<str>>,
     /// Whether a `Content-Length` goes with every request (a body, or a method that
     /// defines one), as hyper's client sent it.
     length: bool,
@@ -34,15 +34,15 @@ pub struct BadRequest(pub String);
 
 impl Shape {
     pub fn new(step: &CompiledStep, host: &str, base_path: &str) -> Shape {
-        let content_type = step.body.as_ref().map(|_| "application/json");
+        let content_type: Option<Box<str>> = step.content_type.as_deref().map(Into::into);
         let mut fixed = Vec::new();
         let _ = write!(fixed, " HTTP/1.1\r\nhost: {host}\r\n");
-        if let Some(ct) = content_type {
+        if let Some(ct) = &content_type {
             let _ = write!(fixed, "content-type: {ct}\r\n");
         }
         let method = step.method.clone();
         let length =
-            step.body.is_some() || matches!(method, Method::POST | Method::PUT | Method::PATCH);
+            content_type.is_some() || matches!(method, Method::POST | Method::PUT | Method::PATCH);
         Shape {
             start: format!("{method} {base_path}").into_bytes().into(),
             base_path: base_path.into(),
@@ -54,11 +54,13 @@ impl Shape {
         }
     }
 
-    /// Writes the whole request into `out` (cleared first).
+    /// Writes the whole request into `out` (cleared first); `headers` are the
+    /// step's rendered header lines, each ending `\r\n`.
     pub fn render(
         &self,
         path: &str,
         key: Option<&str>,
+        headers: &str,
         body: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), BadRequest> {
@@ -72,6 +74,7 @@ impl Shape {
             out.extend_from_slice(k.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
+        out.extend_from_slice(headers.as_bytes());
         if self.length || !body.is_empty() {
             let _ = write!(out, "content-length: {}\r\n", body.len());
         }
@@ -120,6 +123,9 @@ mod tests {
             method,
             path: Template::parse("/x").expect("template"),
             body: body.map(|b| Template::parse(b).expect("template")),
+            form: vec![],
+            content_type: body.map(|_| "application/json".to_string()),
+            headers: vec![],
             expect: vec![],
             captures: vec![],
             think: Default::default(),
@@ -134,27 +140,33 @@ mod tests {
     fn a_request_is_the_fixed_head_with_its_variable_parts_written_in() {
         let mut out = Vec::new();
         let get = Shape::new(&step(Method::GET, None), "127.0.0.1:80", "");
-        get.render("/products/7", None, b"", &mut out)
+        get.render("/products/7", None, "", b"", &mut out)
             .expect("render");
         assert_eq!(
             out,
             b"GET /products/7 HTTP/1.1\r\nhost: 127.0.0.1:80\r\n\r\n".to_vec()
         );
         let post = Shape::new(&step(Method::POST, Some("{}")), "h", "");
-        post.render("/carts", Some("9-1-0-0"), b"{\"a\":1}", &mut out)
-            .expect("render");
+        post.render(
+            "/carts",
+            Some("9-1-0-0"),
+            "x-a: 1\r\n",
+            b"{\"a\":1}",
+            &mut out,
+        )
+        .expect("render");
         assert_eq!(
             String::from_utf8_lossy(&out),
-            "POST /carts HTTP/1.1\r\nhost: h\r\ncontent-type: application/json\r\nidempotency-key: 9-1-0-0\r\ncontent-length: 7\r\n\r\n{\"a\":1}"
+            "POST /carts HTTP/1.1\r\nhost: h\r\ncontent-type: application/json\r\nidempotency-key: 9-1-0-0\r\nx-a: 1\r\ncontent-length: 7\r\n\r\n{\"a\":1}"
         );
         let empty_post = Shape::new(&step(Method::POST, None), "h", "");
         empty_post
-            .render("/c", None, b"", &mut out)
+            .render("/c", None, "", b"", &mut out)
             .expect("render");
         assert!(out.ends_with(b"content-length: 0\r\n\r\n"));
         let prefixed = Shape::new(&step(Method::GET, None), "h", "/api/v1");
         prefixed
-            .render("/products/7", None, b"", &mut out)
+            .render("/products/7", None, "", b"", &mut out)
             .expect("render");
         assert!(out.starts_with(b"GET /api/v1/products/7 HTTP/1.1\r\n"));
     }
@@ -176,9 +188,9 @@ mod tests {
     fn a_path_with_a_space_or_no_leading_slash_is_refused() {
         let get = Shape::new(&step(Method::GET, None), "h", "");
         let mut out = Vec::new();
-        assert!(get.render("/a b", None, b"", &mut out).is_err());
-        assert!(get.render("/a\n", None, b"", &mut out).is_err());
-        assert!(get.render("a", None, b"", &mut out).is_err());
-        assert!(get.render("/a?b=%20&c=d", None, b"", &mut out).is_ok());
+        assert!(get.render("/a b", None, "", b"", &mut out).is_err());
+        assert!(get.render("/a\n", None, "", b"", &mut out).is_err());
+        assert!(get.render("a", None, "", b"", &mut out).is_err());
+        assert!(get.render("/a?b=%20&c=d", None, "", b"", &mut out).is_ok());
     }
 }

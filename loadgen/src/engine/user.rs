@@ -9,15 +9,15 @@
 //! `UserConfig`; there is no second loop.
 
 use crate::engine::answer::Answer;
-use crate::engine::conn::{self, Conn, Endpoint, NoAnswer, Req};
+use crate::engine::conn::{self, Conn, Endpoint, NoAnswer};
 use crate::engine::recorder::{Finished, Recorder, UserEnd};
+use crate::engine::render::UserBufs;
 use crate::engine::request::Shape;
 use crate::outcome::Class;
 use crate::plan::journey::{self, Ctx, Journey, Record};
 use crate::verdict::invariants::ConfirmedOrder;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -77,10 +77,8 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
     let mut rng = SmallRng::seed_from_u64(cfg.seed ^ user.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut vars = vec![String::new(); cfg.journey.var_names.len()];
     let mut conn: Option<Conn> = None;
-    let mut path = String::new();
-    let mut body = String::new();
-    let mut key = String::new();
-    let mut wire: Vec<u8> = Vec::new();
+    let mut bufs = UserBufs::default();
+    let cookies = cfg.journey.cookies;
     let mut next_due = due;
     let mut cut = cfg.cut.clone();
     // Far in the future until the first attempt arms it (see conn::attempt).
@@ -109,36 +107,19 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 si,
                 written.saturating_duration_since(due).as_micros() as u64,
             );
-            path.clear();
-            body.clear();
-            {
+            let shape = &cfg.shapes[si];
+            // A captured value made the path or a header unsendable: loadgen cannot
+            // make the request, and no retry will change that.
+            let rendered = {
                 let ctx = Ctx {
                     user,
                     nonce: cfg.nonce,
                     rep,
                     vars: &vars,
                 };
-                step.path.render(&ctx, &mut rng, &mut path);
-                if let Some(t) = &step.body {
-                    t.render(&ctx, &mut rng, &mut body);
-                }
-            }
-            key.clear();
-            if step.idempotency_key {
-                let _ = write!(key, "{}-{}-{}-{}", cfg.nonce, user, si, rep);
-            }
-            let shape = &cfg.shapes[si];
-            let req = Req {
-                shape,
-                path: &path,
-                key: step.idempotency_key.then_some(key.as_str()),
-                body: body.as_bytes(),
-                wire: &[],
+                bufs.render(step, shape, si, &ctx, &mut rng, cookies)
             };
-            // A captured value made the path invalid: loadgen cannot make the
-            // request, and no retry will change that.
-            let rendered = shape.render(req.path, req.key, req.body, &mut wire);
-            let req = Req { wire: &wire, ..req };
+            let req = bufs.req(shape, step);
 
             let mut attempts = 0u32;
             let mut failures = 0u32;
@@ -186,6 +167,10 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 }
             };
             let finished_at = Instant::now();
+            // Every answer may set cookies (a 302 after a login does), as in a browser.
+            if let (true, Ok(a)) = (cookies, &result) {
+                bufs.keep_cookies(a);
+            }
             let latency_us = finished_at.saturating_duration_since(due).as_micros() as u64;
             let (class, go_on, worker) = match &result {
                 Ok(a) => {
@@ -246,8 +231,8 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                     match record {
                         Record::Order => rec.order(ConfirmedOrder {
                             id,
-                            key: key.clone(),
-                            asked: body.clone(),
+                            key: bufs.key().to_string(),
+                            asked: bufs.body().to_string(),
                             told: String::from_utf8_lossy(answer.body()).into_owned(),
                         }),
                         Record::Cart => rec.cart(id),
@@ -258,7 +243,7 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
             // A checkout without a confirmation: refused on its only attempt (no order),
             // or an answer lost on the way (the server may hold an order nobody saw).
             if step.records == Some(Record::Order) && !recorded {
-                let key = key.clone();
+                let key = bufs.key().to_string();
                 match &result {
                     Ok(a) if attempts == 1 && a.is_client_error() => rec.order_refused(key),
                     _ => rec.order_unanswered(key),

@@ -61,7 +61,7 @@ pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result
         .map(|(i, m)| mode(i, m, &s.target.modes[..i]))
         .collect::<Result<Vec<ModePlan>, Problem>>()?;
     let load = load(&s.load, threads)?;
-    let journey = Journey::compile(&s.journey)?;
+    let journey = Journey::compile(&s.journey, &s.request)?;
     let mode_names: Vec<String> = modes.iter().map(|m| m.name.clone()).collect();
     let length = load_length(&load, &journey);
     let chaos = s

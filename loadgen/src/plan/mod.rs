@@ -13,6 +13,7 @@ mod describe;
 pub(crate) mod arrivals;
 pub(crate) mod chaos;
 pub(crate) mod journey;
+pub(crate) mod request_parts;
 pub(crate) mod scenario;
 pub(crate) mod threshold;
 
