@@ -10,8 +10,12 @@
 use crate::engine::answer::Answer;
 use crate::engine::h1::H1;
 use crate::engine::hyper_client;
+use crate::engine::recorder::Recorder;
 use crate::engine::request::Shape;
+use crate::engine::tls;
 use crate::outcome::Class;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
@@ -19,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::client::TlsStream;
 
 /// Which client carries the requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +51,10 @@ pub struct Endpoint {
     pub sources: Vec<Ipv4Addr>,
     pub open_connections: Arc<AtomicU64>,
     pub client: Client,
+    /// An `https://` target: the TLS configuration and the name to check.
+    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    /// Where connection setup times go.
+    pub recorder: Arc<Recorder>,
 }
 
 /// One request, rendered: `wire` is what the lean client writes; the parts build
@@ -62,7 +71,15 @@ pub struct Req<'a> {
 
 /// An open connection.
 pub enum Conn {
-    Lean { h1: H1<TcpStream>, _open: OpenGuard },
+    Lean {
+        h1: H1<TcpStream>,
+        _open: OpenGuard,
+    },
+    Tls {
+        // Boxed: a TLS session is ~1 KiB; a plain connection stays small.
+        h1: Box<H1<TlsStream<TcpStream>>>,
+        _open: OpenGuard,
+    },
     Hyper(hyper_client::Conn),
 }
 
@@ -116,6 +133,14 @@ impl Drop for OpenGuard {
 }
 
 async fn connect(ep: &Endpoint, user: u64) -> Result<Conn, NoAnswer> {
+    let start = Instant::now();
+    let conn = open(ep, user).await?;
+    ep.recorder
+        .connected(start.elapsed().as_micros().min(u128::from(u64::MAX)) as u64);
+    Ok(conn)
+}
+
+async fn open(ep: &Endpoint, user: u64) -> Result<Conn, NoAnswer> {
     let socket = TcpSocket::new_v4().map_err(|e| generator("socket()", &e))?;
     if !ep.sources.is_empty() {
         let src = ep.sources[(user % ep.sources.len() as u64) as usize];
@@ -141,15 +166,27 @@ async fn connect(ep: &Endpoint, user: u64) -> Result<Conn, NoAnswer> {
         .await
         .map_err(|e| connect_failed(&e))?;
     let _ = stream.set_nodelay(true);
-    match ep.client {
-        Client::Lean => {
+    match (ep.client, &ep.tls) {
+        (Client::Lean, Some((config, name))) => {
+            let stream = tls::handshake(config, name, stream).await?;
+            ep.open_connections.fetch_add(1, Ordering::Relaxed);
+            Ok(Conn::Tls {
+                h1: Box::new(H1::new(stream)),
+                _open: OpenGuard(ep.open_connections.clone()),
+            })
+        }
+        (Client::Hyper, Some(_)) => Err(NoAnswer {
+            class: Class::GeneratorError,
+            why: Some("the hyper reference client path has no TLS".into()),
+        }),
+        (Client::Lean, None) => {
             ep.open_connections.fetch_add(1, Ordering::Relaxed);
             Ok(Conn::Lean {
                 h1: H1::new(stream),
                 _open: OpenGuard(ep.open_connections.clone()),
             })
         }
-        Client::Hyper => Ok(Conn::Hyper(
+        (Client::Hyper, None) => Ok(Conn::Hyper(
             hyper_client::handshake(stream, &ep.open_connections).await?,
         )),
     }
@@ -205,6 +242,7 @@ async fn attempt_inner(
     // failure: a browser reconnects, and so do we.
     let stale = match conn.as_mut() {
         Some(Conn::Lean { h1: c, .. }) => !c.reusable().await,
+        Some(Conn::Tls { h1: c, .. }) => !c.reusable().await,
         Some(Conn::Hyper(c)) => !c.reusable().await,
         None => false,
     };
@@ -216,6 +254,10 @@ async fn attempt_inner(
     }
     let (answer, keep) = match conn.as_mut() {
         Some(Conn::Lean { h1: c, .. }) => c
+            .exchange(req.wire, req.shape.head_only)
+            .await
+            .map_err(NoAnswer::from)?,
+        Some(Conn::Tls { h1: c, .. }) => c
             .exchange(req.wire, req.shape.head_only)
             .await
             .map_err(NoAnswer::from)?,

@@ -9,12 +9,14 @@ pub mod conn;
 pub mod cookies;
 pub mod h1;
 pub mod hyper_client;
+pub mod probe;
 pub mod recorder;
 pub mod render;
 pub mod request;
 pub mod shards;
 pub mod snapshot;
 pub mod timeline;
+pub mod tls;
 pub mod user;
 
 use crate::engine::conn::{Client, Endpoint};
@@ -41,6 +43,8 @@ pub struct Target {
     pub host: String,
     /// The target URL's path (`/api/v1`, or empty), put before every request's path.
     pub base_path: String,
+    /// An `https://` target.
+    pub tls: bool,
 }
 
 /// What one engine runs: built once from the scenario, then only read.
@@ -52,6 +56,7 @@ pub struct EnginePlan {
     pub addr: SocketAddr,
     pub host: String,
     pub base_path: String,
+    pub tls: bool,
     pub source_addresses: u8,
     pub timeout: Duration,
     pub retry_count: u32,
@@ -78,6 +83,7 @@ impl EnginePlan {
             addr: target.addr,
             host: target.host,
             base_path: target.base_path,
+            tls: target.tls,
             source_addresses: load.source_addresses,
             timeout: load.timeout,
             retry_count: load.retry_count,
@@ -185,12 +191,26 @@ pub async fn run(
         .iter()
         .map(|s| Shape::new(s, &host, &plan.base_path))
         .collect();
+    let tls = match plan.tls {
+        false => None,
+        true => match tls::client_config(plan.journey.ca_file.as_deref())
+            .and_then(|c| Ok((c, tls::server_name(&host)?)))
+        {
+            Ok(t) => Some(t),
+            Err(why) => {
+                let _ = out.send(Message::Final(unstarted(plan.users_planned, why)));
+                return;
+            }
+        },
+    };
     let cfg = Arc::new(UserConfig {
         shapes,
         endpoint: Endpoint {
             addr: plan.addr,
             host,
             client: Client::from_env(),
+            tls,
+            recorder: recorder.clone(),
             sources: limits::source_addresses(plan.addr.ip(), plan.source_addresses),
             open_connections: recorder.open_connections.clone(),
         },

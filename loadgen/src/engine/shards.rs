@@ -34,6 +34,9 @@ pub struct ShardArgs {
     /// The target URL's path, put before every request's path.
     #[arg(long, default_value = "")]
     pub base_path: String,
+    /// The target is `https://`.
+    #[arg(long)]
+    pub tls: bool,
     /// i/n: this shard runs users with index mod n == i.
     #[arg(long)]
     pub shard: String,
@@ -76,6 +79,7 @@ pub async fn shard_main(args: ShardArgs, opts: &PlanOptions) -> Result<(), Strin
         addr: args.addr,
         host: args.host.clone(),
         base_path: args.base_path.clone(),
+        tls: args.tls,
     };
     let plan = EnginePlan::new(&run_plan, shard, target, args.nonce);
     let t0 = instant_of(args.t0_unix_ns);
@@ -132,6 +136,7 @@ pub struct ShardSpec<'a> {
     pub addr: SocketAddr,
     pub host: &'a str,
     pub base_path: &'a str,
+    pub tls: bool,
     pub t0_unix_ns: u128,
     pub nonce: u64,
     /// Runtime threads per shard process; the parent counts processes x threads sources.
@@ -155,6 +160,7 @@ impl Shards {
             addr,
             host,
             base_path,
+            tls,
             t0_unix_ns,
             nonce,
             threads,
@@ -175,6 +181,7 @@ impl Shards {
                 .arg("--host")
                 .arg(host)
                 .arg(format!("--base-path={base_path}"))
+                .args(tls.then_some("--tls"))
                 .arg("--shard")
                 .arg(format!("{i}/{count}"))
                 .arg("--t0-unix-ns")

@@ -154,7 +154,11 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                         if let Some(why) = &no.why {
                             rec.generator_fault(why);
                         }
-                        if step.retryable && attempts <= cfg.retry_count {
+                        // A certificate loadgen does not trust stays untrusted.
+                        if step.retryable
+                            && attempts <= cfg.retry_count
+                            && no.class != Class::TlsError
+                        {
                             let factor = 1u32 << (attempts - 1).min(10);
                             tokio::select! {
                                 biased;

@@ -5,7 +5,7 @@
 //! line. The parts it returns are the ones the run uses: nothing is checked here and
 //! parsed again later.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -131,10 +131,10 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
                 "give a `command` to start or an external `url`",
             );
         }
-        (Some(u), true) if !u.starts_with("http://") => {
+        (Some(u), true) if !u.starts_with("http://") && !u.starts_with("https://") => {
             return bad(
                 &key("url"),
-                format!("`{u}` must start with http:// (no TLS here)"),
+                format!("`{u}` must start with http:// or https://"),
             );
         }
         (None, false) if !m.command.iter().any(|a| a.contains("{port}")) => {
@@ -345,6 +345,16 @@ fn within_load(rule: &ChaosRule, length: Duration, load: &LoadPlan) -> Result<()
         When::Rate { .. } => Ok(()),
         When::Count { until, .. } if *until > length => late("until", *until),
         When::Count { .. } => Ok(()),
+    }
+}
+
+/// A file a scenario names: `~/x` is `$HOME/x`; a relative path is relative to the
+/// scenario file's folder.
+pub(super) fn resolve_file(scenario: &str, path: &Path) -> PathBuf {
+    let path = expand_home(&path.to_string_lossy());
+    match Path::new(scenario).parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
     }
 }
 

@@ -178,6 +178,8 @@ pub struct Journey {
     pub var_names: Vec<String>,
     /// Each user keeps a cookie jar (`[request] cookies`).
     pub cookies: bool,
+    /// `[request] ca_file`, resolved against the scenario's folder when loaded.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Journey {
@@ -316,6 +318,7 @@ impl Journey {
             steps,
             var_names,
             cookies: request.cookies,
+            ca_file: request.ca_file.as_deref().map(std::path::PathBuf::from),
         })
     }
 

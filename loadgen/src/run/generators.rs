@@ -66,6 +66,7 @@ impl Generators {
                 addr: server.addr,
                 host: &server.host,
                 base_path: &server.base_path,
+                tls: server.tls,
                 t0_unix_ns: shards::unix_ns(t0_wall),
                 nonce,
                 threads,
@@ -76,6 +77,7 @@ impl Generators {
                 addr: server.addr,
                 host: server.host.clone(),
                 base_path: server.base_path.clone(),
+                tls: server.tls,
             };
             let engine = EnginePlan::new(plan, Shard::WHOLE, target, nonce);
             let (stop, stop_rx) = watch::channel(false);

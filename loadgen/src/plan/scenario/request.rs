@@ -17,6 +17,9 @@ pub struct RequestSettings {
     /// would (per user, matched by path).
     #[serde(default = "yes")]
     pub cookies: bool,
+    /// HTTPS: a PEM file of CA certificates trusted beside the Mozilla roots (a
+    /// private CA); relative to the scenario file, `~/` is the home folder.
+    pub ca_file: Option<String>,
 }
 
 impl Default for RequestSettings {
@@ -24,6 +27,7 @@ impl Default for RequestSettings {
         RequestSettings {
             headers: toml::Table::new(),
             cookies: true,
+            ca_file: None,
         }
     }
 }

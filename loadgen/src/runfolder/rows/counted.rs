@@ -194,7 +194,7 @@ mod tests {
         assert!(
             summary.starts_with(
                 "mode,step,sent,requests,ok,status_4xx,status_503,status_5xx,refused,closed,timeout,\
-                 cut,generator_error,dropped,"
+                 cut,generator_error,tls_error,dropped,"
             ),
             "{summary}"
         );

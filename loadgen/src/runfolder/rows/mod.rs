@@ -52,6 +52,16 @@ pub struct ModeRow {
     /// Requests written later than the scenario's `late_after`.
     #[serde(default)]
     pub generator_late: u64,
+    /// Connections set up, and how long each setup took (TCP connect, and the TLS
+    /// handshake for HTTPS), apart from request latency (newer columns).
+    #[serde(default)]
+    pub connections: u64,
+    #[serde(default)]
+    pub connect_p50_ms: Ms,
+    #[serde(default)]
+    pub connect_p99_ms: Ms,
+    #[serde(default)]
+    pub connect_max_ms: Ms,
     /// `None`: no process watcher measured the server.
     #[serde(serialize_with = "cells::three_decimals_or_empty")]
     pub server_cpu_s: Option<f64>,
