@@ -344,6 +344,10 @@ mod tests {
             parse_url("m", "http://localhost").ok(),
             Some(("localhost".into(), 80))
         );
-        assert!(parse_url("m", "https://127.0.0.1").is_err());
+        assert_eq!(
+            parse_url("m", "https://127.0.0.1").ok(),
+            Some(("127.0.0.1".into(), 443))
+        );
+        assert!(parse_url("m", "ftp://127.0.0.1").is_err());
     }
 }

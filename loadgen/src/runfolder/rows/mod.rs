@@ -211,7 +211,8 @@ mod tests {
              users_aborted,users_cut,users_never_started,loadgen_processes,loadgen_cpu_s,\
              loadgen_peak_rss_kb,start_lateness_p50_ms,start_lateness_p99_ms,\
              start_lateness_max_ms,send_lateness_p50_ms,send_lateness_p99_ms,\
-             send_lateness_max_ms,generator_late,server_cpu_s,server_peak_rss_kb,deploy_strategy"
+             send_lateness_max_ms,generator_late,connections,connect_p50_ms,connect_p99_ms,\
+             connect_max_ms,server_cpu_s,server_peak_rss_kb,deploy_strategy"
         );
         assert_eq!(
             header_line::<WorkerRow>(),
