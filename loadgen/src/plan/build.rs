@@ -5,7 +5,7 @@
 //! line. The parts it returns are the ones the run uses: nothing is checked here and
 //! parsed again later.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result
         .map(|(i, m)| mode(i, m, &s.target.modes[..i]))
         .collect::<Result<Vec<ModePlan>, Problem>>()?;
     let load = load(&s.load, threads)?;
-    let journey = Journey::compile(&s.journey)?;
+    let journey = Journey::compile(&s.journey, &s.request)?;
     let mode_names: Vec<String> = modes.iter().map(|m| m.name.clone()).collect();
     let length = load_length(&load, &journey);
     let chaos = s
@@ -140,10 +140,10 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
                 "give a `command` to start or an external `url`",
             );
         }
-        (Some(u), true) if !u.starts_with("http://") => {
+        (Some(u), true) if !u.starts_with("http://") && !u.starts_with("https://") => {
             return bad(
                 &key("url"),
-                format!("`{u}` must start with http:// (no TLS here)"),
+                format!("`{u}` must start with http:// or https://"),
             );
         }
         (None, false) if !m.command.iter().any(|a| a.contains("{port}")) => {
@@ -354,6 +354,16 @@ fn within_load(rule: &ChaosRule, length: Duration, load: &LoadPlan) -> Result<()
         When::Rate { .. } => Ok(()),
         When::Count { until, .. } if *until > length => late("until", *until),
         When::Count { .. } => Ok(()),
+    }
+}
+
+/// A file a scenario names: `~/x` is `$HOME/x`; a relative path is relative to the
+/// scenario file's folder.
+pub(super) fn resolve_file(scenario: &str, path: &Path) -> PathBuf {
+    let path = expand_home(&path.to_string_lossy());
+    match Path::new(scenario).parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
     }
 }
 

@@ -13,6 +13,7 @@ mod describe;
 pub(crate) mod arrivals;
 pub(crate) mod chaos;
 pub(crate) mod journey;
+pub(crate) mod request_parts;
 pub(crate) mod scenario;
 pub(crate) mod threshold;
 
@@ -178,6 +179,12 @@ impl RunPlan {
         };
         let mut plan = build::build(scenario, source, opts.threads).map_err(located)?;
         plan.path = PathBuf::from(file);
+        if let Some(ca) = plan.journey.ca_file.take() {
+            let ca = build::resolve_file(file, &ca);
+            crate::engine::tls::read_ca_file(&ca)
+                .map_err(|m| located(("request.ca_file".into(), m)))?;
+            plan.journey.ca_file = Some(ca);
+        }
         if !opts.modes.is_empty() {
             let mut chosen = Vec::with_capacity(opts.modes.len());
             for name in &opts.modes {

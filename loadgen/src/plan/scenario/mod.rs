@@ -6,8 +6,10 @@
 
 pub mod duration;
 pub mod locate;
+pub mod request;
 
 pub use duration::{Dur, ThinkRange};
+pub use request::RequestSettings;
 
 use serde::Deserialize;
 
@@ -21,6 +23,9 @@ pub struct Scenario {
     pub load: Load,
     #[serde(default)]
     pub journey: Vec<Step>,
+    /// Headers every request carries, and the per-user cookie jar.
+    #[serde(default)]
+    pub request: RequestSettings,
     /// CI-gate thresholds, as written.
     #[serde(default)]
     pub thresholds: Vec<Threshold>,
@@ -245,6 +250,14 @@ pub struct Step {
     pub method: String,
     pub path: String,
     pub body: Option<String>,
+    /// The body's `Content-Type` (default `application/json`).
+    pub content_type: Option<String>,
+    /// A form body instead: field -> value template, sent URL-encoded as
+    /// `application/x-www-form-urlencoded`.
+    pub form: Option<toml::Table>,
+    /// Header name -> value template for this step (over `[request].headers`).
+    #[serde(default)]
+    pub headers: toml::Table,
     /// Statuses that count as `ok` beyond 2xx (e.g. 409 out of stock); when given,
     /// a user continues only on one of these.
     #[serde(default)]

@@ -162,6 +162,7 @@ pub fn generator(facts: &[ModeFacts], late_budget: f64) -> Vec<Block> {
         "start lateness p50 / p99 / max",
         "send lateness p50 / p99 / max",
         "late requests",
+        "connection setup p50 / p99 / max",
         "verdict",
     ]
     .into_iter()
@@ -205,6 +206,18 @@ pub fn generator(facts: &[ModeFacts], late_budget: f64) -> Vec<Block> {
                     opt_ms(f.row.send_lateness_max_ms)
                 )),
                 Cell::num(fmt::count(f.row.generator_late)),
+                // Connect (and TLS handshake), apart from request latency; none in a
+                // folder written before it was measured.
+                Cell::num(match f.row.connections {
+                    0 => "-".to_string(),
+                    n => format!(
+                        "{} / {} / {} ({} connections)",
+                        opt_ms(f.row.connect_p50_ms),
+                        opt_ms(f.row.connect_p99_ms),
+                        opt_ms(f.row.connect_max_ms),
+                        fmt::count(n)
+                    ),
+                }),
                 verdict,
             ]
         })
