@@ -13,7 +13,7 @@ use crate::observe::procs;
 use crate::observe::watcher::WorkerSet;
 use crate::plan::chaos::ActionKind;
 
-struct Proc {
+pub(super) struct Proc {
     child: Option<Child>,
     set: WorkerSet,
     supervised: bool,
@@ -21,7 +21,7 @@ struct Proc {
 }
 
 impl Proc {
-    fn spawn(command: Vec<&'static str>, set: WorkerSet, supervised: bool) -> Proc {
+    pub(super) fn spawn(command: Vec<&'static str>, set: WorkerSet, supervised: bool) -> Proc {
         let child = spawn(&command);
         Proc {
             child: Some(child),
@@ -88,7 +88,7 @@ impl ServerControl for Proc {
 }
 
 /// Runs `timetable` against `server` until it is done or `stop` resolves; the log.
-async fn run_chaos(
+pub(super) async fn run_chaos(
     server: &mut Proc,
     timetable: &[PlannedAction],
     seed: u64,
@@ -107,7 +107,7 @@ async fn run_chaos(
     events
 }
 
-fn at(ms: u64, kind: ActionKind) -> PlannedAction {
+pub(super) fn at(ms: u64, kind: ActionKind) -> PlannedAction {
     PlannedAction {
         at: Duration::from_millis(ms),
         kind,
@@ -206,7 +206,7 @@ async fn the_naive_supervisor_restarts_a_single_process_and_logs_the_downtime() 
             20,
             ActionKind::Deploy {
                 release: Default::default(),
-                signal: Signal::SIGTERM,
+                by: crate::plan::chaos::DeployBy::Signal(Signal::SIGTERM),
             },
         ),
         at(

@@ -80,6 +80,12 @@ pub struct Chaos {
     /// Deploy only: what the mode's `{start}` symlink points at from then on
     /// (`{bin_dir}` allowed), e.g. a new build or a broken one.
     pub start_link: Option<String>,
+    /// Deploy only: run this command (argv, no shell) instead of sending a signal,
+    /// e.g. `["pm2", "reload", "all"]`; its start and end are the deploy's window.
+    pub command: Option<Vec<String>>,
+    /// Deploy by command only: how long the command may run before it is killed
+    /// (default 60s); overrunning fails the action.
+    pub timeout: Option<Dur>,
 }
 
 /// `at = "20s"` or `at = ["10s", "30s"]`.
