@@ -9,6 +9,7 @@
 
 mod build;
 mod describe;
+mod target;
 
 pub(crate) mod arrivals;
 pub(crate) mod chaos;

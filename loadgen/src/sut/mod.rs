@@ -199,7 +199,7 @@ impl Server {
             pidfile: None,
             child: Some(child),
             argv,
-            workers: mode.workers,
+            workers: mode.workers.clone(),
             supervise: mode.supervise,
             ready: None,
             db_dir: Some(db_dir),
@@ -244,7 +244,7 @@ impl Server {
             host: format!("{host}:{port}"),
             child: None,
             argv: Vec::new(),
-            workers: mode.workers,
+            workers: mode.workers.clone(),
             // Nobody can restart a server the harness did not start.
             supervise: false,
             ready: None,

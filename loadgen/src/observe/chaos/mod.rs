@@ -244,16 +244,22 @@ impl ChaosRun<'_> {
     /// Workers are sorted by PID so a seed picks the same position.
     fn pick_worker<S: ServerControl>(&self, server: &S, rng: &mut StdRng) -> Result<i32, String> {
         let root = server.root_pid()?;
-        let candidates: Vec<i32> = match server.worker_set() {
+        let set = server.worker_set();
+        let candidates: Vec<i32> = match set {
             WorkerSet::Itself => vec![root],
-            WorkerSet::Children => procs::children(root)
-                .unwrap_or_default()
+            WorkerSet::Children { .. } => set
+                .members(root)
                 .into_iter()
                 .filter(|pid| matches!(procs::read_stat(*pid), Ok(Some(s)) if s.state != 'Z'))
                 .collect(),
         };
         if candidates.is_empty() {
-            return Err(format!("no live worker under pid {root}"));
+            return Err(match set {
+                WorkerSet::Children {
+                    cmdline: Some(text),
+                } => format!("no live worker under pid {root} whose command line has `{text}`"),
+                _ => format!("no live worker under pid {root}"),
+            });
         }
         Ok(candidates[rng.random_range(0..candidates.len())])
     }

@@ -60,7 +60,7 @@ impl ServerControl for Proc {
             .ok_or_else(|| "down".to_string())
     }
     fn worker_set(&self) -> WorkerSet {
-        self.set
+        self.set.clone()
     }
     fn install(&mut self, _release: &crate::plan::chaos::Release) -> Result<String, String> {
         Err("a test process has no release to install".into())
@@ -119,7 +119,7 @@ pub(super) fn at(ms: u64, kind: ActionKind) -> PlannedAction {
 async fn kills_and_pauses_hit_live_workers_and_paused_ones_are_resumed() {
     let mut server = Proc::spawn(
         vec!["sh", "-c", "sleep 30 & sleep 30 & sleep 30 & wait"],
-        WorkerSet::Children,
+        WorkerSet::ALL_CHILDREN,
         false,
     );
     let root = server.root_pid().expect("root pid");
