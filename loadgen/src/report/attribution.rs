@@ -59,9 +59,7 @@ pub fn attribute(seconds: &[&SecondRow], events: &[&EventRow]) -> Attribution {
     let mut actions: Vec<(f64, f64, Kind)> = events
         .iter()
         .filter_map(|e| match e.kind {
-            EventKind::Known(k @ (Kind::Kill | Kind::Pause)) => {
-                Some((e.t_s, e.t_s + WINDOW_S, k))
-            }
+            EventKind::Known(k @ (Kind::Kill | Kind::Pause)) => Some((e.t_s, e.t_s + WINDOW_S, k)),
             EventKind::Known(Kind::Deploy) => Some((e.t_s, ended(e) + WINDOW_S, Kind::Deploy)),
             _ => None,
         })
