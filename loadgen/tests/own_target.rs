@@ -68,7 +68,11 @@ impl TwoApps {
             });
         kids.filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(text))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(text)
+                })
                 .unwrap_or(false)
         })
         .collect()
@@ -176,7 +180,10 @@ fn kills_and_pauses_hit_only_the_workers_of_the_filtered_app() {
     assert_eq!(hits.len(), 5, "{described}");
     for hit in hits {
         let pid: u32 = hit["pid"].parse().expect("pid");
-        assert!(!other_before.contains(&pid), "hit the other app: {described}");
+        assert!(
+            !other_before.contains(&pid),
+            "hit the other app: {described}"
+        );
         assert!(started.contains(hit["pid"].as_str()), "{described}");
     }
     // The master replaced the four killed shop workers: at least six seen in all.
@@ -208,7 +215,9 @@ fn deploy_command_scenario(url: &str, deploy: &str) -> String {
         "users = 40\ntimeout = \"2s\"\n[load.arrival]\npeak_rate = 20",
         "[[journey]]\nname = \"get\"\npath = \"/\"\nrepeat = 3\nthink = \"50ms..100ms\"\n",
     );
-    text.push_str(&format!("\n[[chaos]]\naction = \"deploy\"\nat = \"0.5s\"\n{deploy}\n"));
+    text.push_str(&format!(
+        "\n[[chaos]]\naction = \"deploy\"\nat = \"0.5s\"\n{deploy}\n"
+    ));
     text
 }
 
@@ -239,7 +248,11 @@ fn a_deploy_command_is_logged_from_start_to_end_and_a_failing_one_fails_the_run(
     );
     assert_eq!(run.code(), 3, "{}", run.describe());
     let stderr = String::from_utf8_lossy(&run.output.stderr);
-    assert!(stderr.contains("cannot reach the cluster"), "{}", run.describe());
+    assert!(
+        stderr.contains("cannot reach the cluster"),
+        "{}",
+        run.describe()
+    );
 
     let optional = format!("{failing}\noptional = true");
     let run = run_scenario(
@@ -282,9 +295,24 @@ fn settings_that_make_no_sense_for_the_target_are_refused_by_key_and_line() {
         )
     };
     let cases: &[(&str, &str, &str, &str)] = &[
-        ("supervise = true", "", "own.toml:6: key `target.modes[0].supervise`", "did not start"),
-        ("restart_delay = \"1s\"", "", "key `target.modes[0].restart_delay`", "naive supervisor"),
-        ("host = \"127.0.0.2\"", "", "key `target.modes[0].host`", "names its own host"),
+        (
+            "supervise = true",
+            "",
+            "own.toml:6: key `target.modes[0].supervise`",
+            "did not start",
+        ),
+        (
+            "restart_delay = \"1s\"",
+            "",
+            "key `target.modes[0].restart_delay`",
+            "naive supervisor",
+        ),
+        (
+            "host = \"127.0.0.2\"",
+            "",
+            "key `target.modes[0].host`",
+            "names its own host",
+        ),
         (
             "pidfile = \"${NO_SUCH_VAR_FOR_STAMPEDE}/pm2.pid\"",
             "",
@@ -349,7 +377,10 @@ fn settings_that_make_no_sense_for_the_target_are_refused_by_key_and_line() {
         "supervise = true",
         "[[chaos]]\naction = \"deploy\"\nat = \"0.5s\"\ncommand = [\"true\"]\n",
     ));
-    assert!(err.contains("key `chaos[0].command`") && err.contains("naive supervisor"), "{err}");
+    assert!(
+        err.contains("key `chaos[0].command`") && err.contains("naive supervisor"),
+        "{err}"
+    );
     // What is accepted: a url with an expanded pidfile, a filter, a deploy by command
     // (which needs no pidfile), and `validate` prints the command in the timetable.
     let text = with(

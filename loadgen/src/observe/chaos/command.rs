@@ -58,8 +58,14 @@ pub(super) fn start(
     events.record_at(started, Kind::Deploy, pid, detail);
     let output = Arc::new(Mutex::new(Vec::new()));
     let readers = [
-        child.stdout.take().map(|out| keep_tail(out, Arc::clone(&output))),
-        child.stderr.take().map(|err| keep_tail(err, Arc::clone(&output))),
+        child
+            .stdout
+            .take()
+            .map(|out| keep_tail(out, Arc::clone(&output))),
+        child
+            .stderr
+            .take()
+            .map(|err| keep_tail(err, Arc::clone(&output))),
     ];
     let events = events.clone();
     let limit = cmd.timeout;
@@ -94,7 +100,10 @@ pub(super) fn start(
         };
         let deadline = tokio::time::Instant::now() + OUTPUT_GRACE;
         for mut reader in readers.into_iter().flatten() {
-            if tokio::time::timeout_at(deadline, &mut reader).await.is_err() {
+            if tokio::time::timeout_at(deadline, &mut reader)
+                .await
+                .is_err()
+            {
                 // A process the command left behind holds the pipe: stop reading.
                 reader.abort();
             }

@@ -61,9 +61,16 @@ async fn a_command_deploy_logs_its_start_and_end_and_a_kill_during_it_fires_on_t
         "{log:?}"
     );
     assert!(report.unapplied.is_empty(), "{:?}", report.unapplied);
-    assert_eq!(log[0].pid, log[2].pid, "start and end name the command's PID");
+    assert_eq!(
+        log[0].pid, log[2].pid,
+        "start and end name the command's PID"
+    );
     assert!(log[0].detail.contains("sh -c sleep 1"), "{}", log[0].detail);
-    assert!(log[2].detail.starts_with("exit code 0 after 1."), "{}", log[2].detail);
+    assert!(
+        log[2].detail.starts_with("exit code 0 after 1."),
+        "{}",
+        log[2].detail
+    );
     assert!(
         log[1].t < Duration::from_millis(900),
         "the kill waited for the command: {log:?}"
@@ -92,7 +99,11 @@ async fn a_failing_command_fails_the_run_unless_optional() {
     let missing = deploy_by(&["/nonexistent/deployer"], 5_000);
     let (events, report) = run(&[at(0, missing)]).await;
     assert_eq!(report.unapplied.len(), 1, "{:?}", events.snapshot());
-    assert!(report.unapplied[0].contains("cannot start"), "{:?}", report.unapplied);
+    assert!(
+        report.unapplied[0].contains("cannot start"),
+        "{:?}",
+        report.unapplied
+    );
 }
 
 #[tokio::test]
@@ -101,7 +112,10 @@ async fn a_command_past_its_timeout_is_killed_with_its_group_and_fails() {
     let (events, report) = run(&[at(0, deploy_by(&["sh", "-c", "sleep 30 & wait"], 300))]).await;
     assert_eq!(report.unapplied.len(), 1, "{:?}", events.snapshot());
     let log = events.snapshot();
-    let ended = log.iter().find(|e| e.kind == Kind::DeployEnded).expect("end");
+    let ended = log
+        .iter()
+        .find(|e| e.kind == Kind::DeployEnded)
+        .expect("end");
     assert!(ended.detail.contains("timeout of 0.3s"), "{}", ended.detail);
     assert!(ended.t < Duration::from_secs(5), "{log:?}");
     // Nothing is left running in the command's process group (a zombie waiting for
@@ -124,5 +138,9 @@ async fn a_command_past_its_timeout_is_killed_with_its_group_and_fails() {
     while !running().is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(running().is_empty(), "left in group {group}: {:?}", running());
+    assert!(
+        running().is_empty(),
+        "left in group {group}: {:?}",
+        running()
+    );
 }

@@ -203,7 +203,10 @@ impl ChaosRun<'_> {
                 Err(e) => format!("the task that ran the deploy command failed: {e}"),
             };
             let optional = if action.optional { " (optional)" } else { "" };
-            let detail = format!("deploy at {:.2}s{optional}: {failed}", action.at.as_secs_f64());
+            let detail = format!(
+                "deploy at {:.2}s{optional}: {failed}",
+                action.at.as_secs_f64()
+            );
             if !action.optional {
                 report.unapplied.push(detail);
             }

@@ -61,7 +61,10 @@ pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, S
             return bad("command", "only a deploy runs a command".into());
         }
         if spec.timeout.is_some() {
-            return bad("timeout", "only a deploy by `command` has a `timeout`".into());
+            return bad(
+                "timeout",
+                "only a deploy by `command` has a `timeout`".into(),
+            );
         }
         if spec.version.is_some() {
             return bad("version", "only a deploy changes the version".into());
