@@ -344,6 +344,12 @@ fn settings_that_make_no_sense_for_the_target_are_refused_by_key_and_line() {
             "either `signal` or `command`",
         ),
         (
+            "pidfile = \"~/.pm2/pm2.pid\"",
+            "[[chaos]]\naction = \"deploy\"\nat = \"0.5s\"\n",
+            "key `chaos[0].signal`",
+            "stop every app",
+        ),
+        (
             "pidfile = \"/tmp/x.pid\"",
             "[[chaos]]\naction = \"deploy\"\nat = \"0.5s\"\ncommand = []\n",
             "key `chaos[0].command`",

@@ -3,11 +3,14 @@
 //! command line matches, or the process itself), settings that only make sense for a
 //! server loadgen starts (`supervise`, `restart_delay`, `host`) or only for one it did
 //! not start (`pidfile`), chaos a mode cannot take (a kill with no pidfile to find the
-//! workers by; a deploy command on a mode the naive supervisor restarts), and `~/` and
+//! workers by; a deploy command on a mode the naive supervisor restarts; a stopping
+//! signal sent as a deploy to PM2's daemon, which stops every app), and `~/` and
 //! `${NAME}` (an environment variable, e.g. `${PM2_HOME}`) in `url` and `pidfile`.
 //! Each refusal names the key and says why.
 
 use std::path::PathBuf;
+
+use nix::sys::signal::Signal;
 
 use super::chaos::{ActionKind, ChaosRule, DeployBy};
 use super::scenario::{Mode, WorkerSetName, Workers};
@@ -96,6 +99,30 @@ pub(super) fn chaos_fits(rule: &ChaosRule, modes: &[ModePlan]) -> Result<(), Pro
                     m.name
                 ),
             );
+        }
+        if let (
+            ActionKind::Deploy {
+                by: DeployBy::Signal(signal),
+                ..
+            },
+            Launch::External {
+                pidfile: Some(pidfile),
+                ..
+            },
+        ) = (&rule.kind, &m.launch)
+        {
+            let pm2 = pidfile.file_name().is_some_and(|f| f == "pm2.pid");
+            let stops = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT].contains(signal);
+            if pm2 && stops {
+                return bad(
+                    "signal".into(),
+                    format!(
+                        "mode `{}` signals PM2's daemon ({}), which takes {signal} as \"stop every app\": deploy with command = [\"pm2\", \"reload\", \"all\"]",
+                        m.name,
+                        pidfile.display()
+                    ),
+                );
+            }
         }
         let no_pids = matches!(m.launch, Launch::External { pidfile: None, .. });
         if no_pids && !by_command {
