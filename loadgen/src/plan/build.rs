@@ -14,10 +14,9 @@ use nix::sys::signal::Signal;
 use super::arrivals::Profile;
 use super::chaos::{ActionKind, ChaosRule, Release, When, rule_from};
 use super::journey::{Journey, safe_char};
-use super::scenario::{Arrival, Load, Mode, Scenario, WorkerSetName};
+use super::scenario::{Arrival, Load, Mode, Scenario};
 use super::threshold::Threshold;
 use super::{Launch, LoadPlan, ModePlan, Problem, RunPlan, TargetPlan};
-use crate::observe::watcher::WorkerSet;
 use crate::verdict::invariants::AuditPaths;
 
 /// Signals that may stop a server loadgen started.
@@ -73,6 +72,8 @@ pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result
                 rule_from(c, &mode_names).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
             within_load(&rule, length, &load).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
             releases_fit(&rule, &modes).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
+            super::target::chaos_fits(&rule, &modes)
+                .map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
             Ok(rule)
         })
         .collect::<Result<Vec<_>, Problem>>()?;
@@ -159,14 +160,19 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
             );
         }
         (Some(url), true) => Launch::External {
-            url: url.clone(),
-            pidfile: m.pidfile.as_deref().map(expand_home),
+            url: super::target::expand(&key("url"), url)?,
+            pidfile: m
+                .pidfile
+                .as_deref()
+                .map(|p| super::target::expand(&key("pidfile"), p).map(PathBuf::from))
+                .transpose()?,
         },
         (None, false) => Launch::Command {
             argv: m.command.clone(),
             host: m.host.clone(),
         },
     };
+    super::target::settings_fit(i, m)?;
     let uses = |p: &str| m.command.iter().any(|a| a.contains(p));
     if uses("{start}") && m.start_link.is_none() {
         return bad(
@@ -186,10 +192,7 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
         supervise: m.supervise && matches!(launch, Launch::Command { .. }),
         launch,
         deploy_strategy: m.deploy_strategy.clone(),
-        workers: match m.workers {
-            WorkerSetName::Children => WorkerSet::Children,
-            WorkerSetName::Itself => WorkerSet::Itself,
-        },
+        workers: super::target::workers(i, m)?,
         restart_delay: m.restart_delay.0,
         release: Release {
             version: m.version.clone(),
@@ -357,22 +360,14 @@ fn within_load(rule: &ChaosRule, length: Duration, load: &LoadPlan) -> Result<()
     }
 }
 
-/// A file a scenario names: `~/x` is `$HOME/x`; a relative path is relative to the
-/// scenario file's folder.
-pub(super) fn resolve_file(scenario: &str, path: &Path) -> PathBuf {
-    let path = expand_home(&path.to_string_lossy());
-    match Path::new(scenario).parent() {
+/// A file a scenario names, read as `url` and `pidfile` are (`~/` and `${NAME}`
+/// expanded); a relative path is relative to the scenario file's folder.
+pub(super) fn resolve_file(scenario: &str, key: &str, path: &Path) -> Result<PathBuf, Problem> {
+    let path = PathBuf::from(super::target::expand(key, &path.to_string_lossy())?);
+    Ok(match Path::new(scenario).parent() {
         Some(dir) if path.is_relative() => dir.join(path),
         _ => path,
-    }
-}
-
-/// `~/x` is `$HOME/x`, as a shell would read it (PM2 keeps its pidfile under `~/.pm2`).
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(path),
-    }
+    })
 }
 
 /// A deploy that writes a version or moves the start link needs a mode that uses the

@@ -9,6 +9,7 @@
 
 mod build;
 mod describe;
+mod target;
 
 pub(crate) mod arrivals;
 pub(crate) mod chaos;
@@ -180,7 +181,7 @@ impl RunPlan {
         let mut plan = build::build(scenario, source, opts.threads).map_err(located)?;
         plan.path = PathBuf::from(file);
         if let Some(ca) = plan.journey.ca_file.take() {
-            let ca = build::resolve_file(file, &ca);
+            let ca = build::resolve_file(file, "request.ca_file", &ca).map_err(located)?;
             crate::engine::tls::read_ca_file(&ca)
                 .map_err(|m| located(("request.ca_file".into(), m)))?;
             plan.journey.ca_file = Some(ca);

@@ -208,7 +208,7 @@ impl Server {
             pidfile: None,
             child: Some(child),
             argv,
-            workers: mode.workers,
+            workers: mode.workers.clone(),
             supervise: mode.supervise,
             ready: None,
             db_dir: Some(db_dir),
@@ -255,7 +255,7 @@ impl Server {
             tls: url.starts_with("https://"),
             child: None,
             argv: Vec::new(),
-            workers: mode.workers,
+            workers: mode.workers.clone(),
             // Nobody can restart a server the harness did not start.
             supervise: false,
             ready: None,

@@ -85,6 +85,12 @@ pub struct Chaos {
     /// Deploy only: what the mode's `{start}` symlink points at from then on
     /// (`{bin_dir}` allowed), e.g. a new build or a broken one.
     pub start_link: Option<String>,
+    /// Deploy only: run this command (argv, no shell) instead of sending a signal,
+    /// e.g. `["pm2", "reload", "all"]`; its start and end are the deploy's window.
+    pub command: Option<Vec<String>>,
+    /// Deploy by command only: how long the command may run before it is killed
+    /// (default 60s); overrunning fails the action.
+    pub timeout: Option<Dur>,
 }
 
 /// `at = "20s"` or `at = ["10s", "30s"]`.
@@ -146,10 +152,11 @@ pub struct Mode {
     pub pidfile: Option<String>,
     #[serde(default)]
     pub deploy_strategy: String,
-    /// Which processes serve: `children` of the started process (a master), or the
-    /// process `itself` (single). Chaos kills and pauses these.
+    /// Which processes serve: `children` of the started process (a master), the
+    /// process `itself` (single), or `{ children = true, cmdline = "app.js" }` (only
+    /// the children whose command line contains it). Chaos kills and pauses these.
     #[serde(default)]
-    pub workers: WorkerSetName,
+    pub workers: Workers,
     /// What the `{start}` placeholder (a symlink loadgen makes) points at when the
     /// mode starts; a deploy may point it elsewhere. `{bin_dir}` allowed.
     pub start_link: Option<String>,
@@ -170,6 +177,30 @@ pub enum WorkerSetName {
     #[default]
     Children,
     Itself,
+}
+
+/// `workers = "children"`, `"itself"`, or a filter on the master's children.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Workers {
+    Named(WorkerSetName),
+    Filter(WorkerFilter),
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Workers::Named(WorkerSetName::Children)
+    }
+}
+
+/// `workers = { children = true, cmdline = "app.js" }`: the children of the master
+/// whose command line (`/proc/PID/cmdline`, arguments joined by spaces) contains
+/// `cmdline`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerFilter {
+    pub children: bool,
+    pub cmdline: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@ pub mod overlay;
 mod percentiles;
 mod throughput;
 pub mod trend;
+mod worker_bands;
 mod workers;
 
 use std::error::Error;
