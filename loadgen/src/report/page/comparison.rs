@@ -12,21 +12,22 @@ pub fn count_tone(n: u64) -> Tone {
     if n == 0 { Tone::Good } else { Tone::Bad }
 }
 
-/// Dropped (and 5xx) requests charged to one kind of chaos action.
+/// Dropped (and 5xx) requests charged to one kind of chaos action: from its start to
+/// its end (a deploy by command lasts; a signal is an instant) and the window after.
 fn cause_cell(c: &Cause, what: &str, none: &str) -> Cell {
     if c.events == 0 {
         return Cell::text(none).tone(Tone::Muted);
     }
     let mut s = format!(
-        "{} dropped, of {} requests completing within {} s of {}",
+        "{} dropped, of {} requests completing during {} and the {} s after",
         fmt::count(c.dropped),
         fmt::count(c.completed),
-        attribution::WINDOW_S,
         if c.events == 1 {
             format!("the {what}")
         } else {
             format!("{} {what}s", c.events)
-        }
+        },
+        attribution::WINDOW_S,
     );
     if c.status_5xx > 0 {
         s.push_str(&format!("; {} answered 5xx", fmt::count(c.status_5xx)));
