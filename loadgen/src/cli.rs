@@ -4,7 +4,11 @@
 //! failed, 130 interrupted after writing what was measured. The same failure gives the
 //! same code in every command.
 
+use crate::compare::{self, CompareError};
 use crate::engine::shards::{self, ShardArgs};
+use crate::history::baseline::BaselineError;
+use crate::history::{self, table::ShowError};
+use crate::live::LiveMetrics;
 use crate::merge::{self, MergeError, MergeOptions};
 use crate::plan::scenario::ScenarioError;
 use crate::plan::{PlanOptions, RunPlan};
@@ -16,7 +20,7 @@ use crate::segment::{self, Segment, SegmentRun};
 use crate::verdict::gate;
 use clap::{Parser, Subcommand};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -53,6 +57,33 @@ enum Cmd {
         allow_remote: bool,
         #[command(flatten)]
         segment: SegmentFlags,
+        #[command(flatten)]
+        gate: crate::publish::args::GateArgs,
+    },
+    /// Compare two runs (run folders or run ids): every figure with its change, the
+    /// latency distributions overlaid, as compare.md and compare.html.
+    Compare {
+        a: String,
+        b: String,
+        /// Folder for the page and chart (default reports/compare/<A>-vs-<B>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The history that run ids are looked up in.
+        #[arg(long, env = "LOADGEN_HISTORY", default_value = history::DEFAULT_PATH)]
+        history: PathBuf,
+    },
+    /// The last runs in the history (of one scenario), and their trend chart.
+    History {
+        scenario: Option<String>,
+        #[arg(long, env = "LOADGEN_HISTORY", default_value = history::DEFAULT_PATH)]
+        history: PathBuf,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        last: usize,
+        /// Where the trend chart goes (default reports/<scenario>/trend.png; drawn only
+        /// for one scenario).
+        #[arg(long)]
+        chart: Option<PathBuf>,
     },
     /// Merge the run folders of a run's execution segments (`run --shard I/N`) into
     /// one run folder, then judge it: thresholds, report, exit code as `run`'s.
@@ -159,6 +190,17 @@ enum Failure {
     Merge(#[from] MergeError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+    #[error(transparent)]
+    History(#[from] ShowError),
+    #[error(transparent)]
+    Compare(#[from] CompareError),
+    #[error("--metrics-listen {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// Runs the command line of this process.
@@ -212,9 +254,18 @@ fn exit_code(outcome: &Outcome) -> u8 {
             // what was read is the harness's own failure.
             Failure::Report(ReportError::Folder(_) | ReportError::NoModes { .. }) => 2,
             Failure::Usage(_) | Failure::Merge(MergeError::Scenario(_)) => 2,
+            Failure::Baseline(BaselineError::Folder(..) | BaselineError::Unknown(..)) => 2,
+            Failure::Compare(c) if c.is_usage() => 2,
+            Failure::Listen { .. } => 2,
+            Failure::Run(_)
+            | Failure::Report(_)
+            | Failure::Shard(_)
+            | Failure::Runtime(_)
+            | Failure::Baseline(_)
+            | Failure::History(_)
+            | Failure::Compare(_)
             // A segment missing, unfinished or late: the run is not whole.
-            Failure::Merge(_) => 3,
-            Failure::Run(_) | Failure::Report(_) | Failure::Shard(_) | Failure::Runtime(_) => 3,
+            | Failure::Merge(_) => 3,
         },
     }
 }
@@ -235,6 +286,7 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
             quiet,
             allow_remote,
             segment,
+            gate,
         } => {
             opts.modes = modes;
             let segment = match segment.segment_run() {
@@ -251,12 +303,33 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
             {
                 return Outcome::Failed(Failure::Usage(e));
             }
+            let publish = match crate::publish::args::options(&plan, &gate) {
+                Ok(p) => p,
+                Err(e) => return Outcome::Failed(e.into()),
+            };
+            let live = match &gate.metrics_listen {
+                None => None,
+                Some(addr) => match LiveMetrics::start(addr, &plan.name).await {
+                    Ok(live) => {
+                        eprintln!("loadgen: live metrics at http://{}/metrics", live.addr);
+                        Some(live)
+                    }
+                    Err(source) => {
+                        return Outcome::Failed(Failure::Listen {
+                            addr: addr.clone(),
+                            source,
+                        });
+                    }
+                },
+            };
             let run = RunOptions {
                 plan,
                 out,
                 quiet,
                 allow_remote,
                 segment,
+                publish,
+                live,
             };
             match run::run(run).await {
                 Ok(r) => {
@@ -298,11 +371,51 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
                 Err(e) => Outcome::Failed(e.into()),
             }
         }
+        Cmd::Compare { a, b, out, history } => match compare_runs(&a, &b, out, &history) {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e),
+        },
+        Cmd::History {
+            scenario,
+            history,
+            last,
+            chart,
+        } => match show_history(scenario.as_deref(), &history, last, chart) {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e),
+        },
         Cmd::Shard(args) => match shards::shard_main(args, &opts).await {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Failed(Failure::Shard(e)),
         },
     }
+}
+
+/// `loadgen compare A B`: the page is printed, then the files written.
+fn compare_runs(a: &str, b: &str, out: Option<PathBuf>, history: &Path) -> Result<(), Failure> {
+    let done = compare::command(a, b, out, history)?;
+    let mut stdout = std::io::stdout();
+    let _ = write!(stdout, "{}", done.text);
+    for file in done.chart.iter().chain([&done.markdown, &done.html]) {
+        let _ = writeln!(stdout, "{}", file.display());
+    }
+    Ok(())
+}
+
+/// `loadgen history [SCENARIO]`: the table, then the trend chart's file.
+fn show_history(
+    scenario: Option<&str>,
+    path: &Path,
+    last: usize,
+    chart: Option<PathBuf>,
+) -> Result<(), Failure> {
+    let shown = history::table::show(scenario, path, last, chart)?;
+    let mut stdout = std::io::stdout();
+    let _ = write!(stdout, "{}", shown.table);
+    if let Some(file) = shown.chart {
+        let _ = writeln!(stdout, "{}", file.display());
+    }
+    Ok(())
 }
 
 /// The end of a run on the terminal: the summary, the verdicts, where the folder is and,

@@ -22,9 +22,12 @@ pub enum Class {
     /// loadgen could not make the request (its own file or port limits, a URI that
     /// does not parse): the generator's fault, never the server's.
     GeneratorError = 8,
+    /// An HTTPS target whose certificate (or TLS handshake) failed: the server
+    /// answered nothing loadgen could trust. Dropped, and not `refused`.
+    TlsError = 9,
 }
 
-pub const CLASSES: [Class; 9] = [
+pub const CLASSES: [Class; 10] = [
     Class::Ok,
     Class::Status4xx,
     Class::Status503,
@@ -34,11 +37,12 @@ pub const CLASSES: [Class; 9] = [
     Class::Timeout,
     Class::Cut,
     Class::GeneratorError,
+    Class::TlsError,
 ];
 
 /// Classes newer than the first run-folder format: a folder written before them has
 /// no column for them, and reads as none.
-pub const ADDED_CLASSES: [Class; 2] = [Class::Cut, Class::GeneratorError];
+pub const ADDED_CLASSES: [Class; 3] = [Class::Cut, Class::GeneratorError, Class::TlsError];
 
 impl Class {
     /// Column name in summary.csv and timeseries.csv.
@@ -53,6 +57,7 @@ impl Class {
             Class::Timeout => "timeout",
             Class::Cut => "cut",
             Class::GeneratorError => "generator_error",
+            Class::TlsError => "tls_error",
         }
     }
 
@@ -74,7 +79,7 @@ pub struct Counts {
     /// Requests whose first attempt was due in the span.
     pub sent: u64,
     /// Requests that finished in the span, by final class.
-    pub classes: [u64; 9],
+    pub classes: [u64; 10],
     pub attempts: u64,
     pub attempt_failures: u64,
     pub retried: u64,
@@ -102,7 +107,10 @@ impl Counts {
 
     /// No HTTP answer after the retries.
     pub fn dropped(&self) -> u64 {
-        self.class(Class::Refused) + self.class(Class::Closed) + self.class(Class::Timeout)
+        self.class(Class::Refused)
+            + self.class(Class::Closed)
+            + self.class(Class::Timeout)
+            + self.class(Class::TlsError)
     }
 
     /// Dropped, answered with a 5xx, or cut off in flight: a request whose outcome
@@ -155,5 +163,8 @@ mod tests {
         // Cut counts as failed, not dropped; the generator's faults are neither.
         assert_eq!((c.completed(), c.dropped(), c.failed()), (5, 1, 3));
         assert_eq!((c.attempts, c.attempt_failures, c.retried), (8, 7, 2));
+        c.finish(Class::TlsError, 1, 1);
+        // A certificate that failed is no answer: dropped.
+        assert_eq!((c.completed(), c.dropped(), c.failed()), (6, 2, 4));
     }
 }

@@ -79,6 +79,10 @@ impl Connections {
             .header_read_timeout(header_timeout)
             .max_header_size(MAX_HEAD)
             .max_buf_size(MAX_BUF)
+            // A client may send its whole request and then shut down its write side
+            // (`printf ... | nc`, some HTTP/1.0 clients): it still gets its answer.
+            // hyper's default would drop the answer, the handler mid-way, on that EOF.
+            .half_close(true)
             .keep_alive(true);
         Connections {
             closing: watch::Sender::new(None),

@@ -1,46 +1,86 @@
-//! One user's HTTP/1.1 keep-alive connection (a hyper client connection over a
-//! tokio TCP socket) and one attempt on it, classified into an outcome class.
-//! Owns connecting (from a 127.0.0.x source address with IP_BIND_ADDRESS_NO_PORT for
-//! loopback targets), reconnecting when the server closed an idle connection, the
-//! per-attempt deadline and reading the whole answer, and telling the server's
-//! failures (refused, closed, timeout) from loadgen's own (no file descriptor, no
-//! source port): those are `generator_error`, never blamed on the server. Retry
-//! decisions are the user loop's.
+//! One user's HTTP/1.1 keep-alive connection and one attempt on it, classified into
+//! an outcome class. Owns connecting (from a 127.0.0.x source address with
+//! IP_BIND_ADDRESS_NO_PORT for loopback targets), reconnecting when the server closed
+//! an idle connection, the per-attempt deadline, and telling the server's failures
+//! (refused, closed, timeout) from loadgen's own (no file descriptor, no source
+//! port): those are `generator_error`, never blamed on the server. The exchange
+//! itself is the lean client's (`engine::h1`), or hyper's for the differential test
+//! (`engine::hyper_client`). Retry decisions are the user loop's.
 
+use crate::engine::answer::Answer;
+use crate::engine::h1::H1;
+use crate::engine::hyper_client;
+use crate::engine::recorder::Recorder;
+use crate::engine::request::Shape;
+use crate::engine::tls;
 use crate::outcome::Class;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{Builder, SendRequest};
-use hyper::header::{CONNECTION, HeaderValue};
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::net::TcpSocket;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::client::TlsStream;
+
+/// Which client carries the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// `engine::h1`: what loadgen measures with.
+    Lean,
+    /// `engine::hyper_client`: the reference for the differential test.
+    Hyper,
+}
+
+impl Client {
+    /// `LOADGEN_HTTP_CLIENT=hyper` selects the reference path; anything else the lean one.
+    pub fn from_env() -> Client {
+        match std::env::var("LOADGEN_HTTP_CLIENT").as_deref() {
+            Ok("hyper") => Client::Hyper,
+            _ => Client::Lean,
+        }
+    }
+}
 
 /// Where users connect to, shared by all of them.
 pub struct Endpoint {
     pub addr: SocketAddr,
-    pub host: HeaderValue,
+    pub host: String,
     pub sources: Vec<Ipv4Addr>,
     pub open_connections: Arc<AtomicU64>,
+    pub client: Client,
+    /// An `https://` target: the TLS configuration and the name to check.
+    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    /// Where connection setup times go.
+    pub recorder: Arc<Recorder>,
 }
 
-/// An open connection; the connection task keeps the open-connections gauge.
-pub struct Conn {
-    sender: SendRequest<Full<Bytes>>,
+/// One request, rendered: `wire` is what the lean client writes; the parts build
+/// hyper's request on the reference path.
+pub struct Req<'a> {
+    pub shape: &'a Shape,
+    pub path: &'a str,
+    pub key: Option<&'a str>,
+    /// The step's header lines beyond the fixed ones, each ending `\r\n`.
+    pub headers: &'a str,
+    pub body: &'a [u8],
+    pub wire: &'a [u8],
 }
 
-/// An HTTP answer (any status).
-pub struct Answer {
-    pub status: StatusCode,
-    pub worker_pid: u32,
-    pub version: Option<HeaderValue>,
-    pub body: Bytes,
+/// An open connection.
+pub enum Conn {
+    Lean {
+        h1: H1<TcpStream>,
+        _open: OpenGuard,
+    },
+    Tls {
+        // Boxed: a TLS session is ~1 KiB; a plain connection stays small.
+        h1: Box<H1<TlsStream<TcpStream>>>,
+        _open: OpenGuard,
+    },
+    Hyper(hyper_client::Conn),
 }
 
 /// Why an attempt got no answer.
@@ -83,7 +123,8 @@ fn connect_failed(e: &std::io::Error) -> NoAnswer {
     }
 }
 
-struct OpenGuard(Arc<AtomicU64>);
+/// Counts a lean connection in the open-connections gauge while it lives.
+pub struct OpenGuard(Arc<AtomicU64>);
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
@@ -92,6 +133,14 @@ impl Drop for OpenGuard {
 }
 
 async fn connect(ep: &Endpoint, user: u64) -> Result<Conn, NoAnswer> {
+    let start = Instant::now();
+    let conn = open(ep, user).await?;
+    ep.recorder
+        .connected(start.elapsed().as_micros().min(u128::from(u64::MAX)) as u64);
+    Ok(conn)
+}
+
+async fn open(ep: &Endpoint, user: u64) -> Result<Conn, NoAnswer> {
     let socket = TcpSocket::new_v4().map_err(|e| generator("socket()", &e))?;
     if !ep.sources.is_empty() {
         let src = ep.sources[(user % ep.sources.len() as u64) as usize];
@@ -117,18 +166,30 @@ async fn connect(ep: &Endpoint, user: u64) -> Result<Conn, NoAnswer> {
         .await
         .map_err(|e| connect_failed(&e))?;
     let _ = stream.set_nodelay(true);
-    let (sender, connection) = Builder::new()
-        .read_buf_exact_size(Some(4096))
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| NoAnswer::from(Class::Closed))?;
-    ep.open_connections.fetch_add(1, Ordering::Relaxed);
-    let guard = OpenGuard(ep.open_connections.clone());
-    tokio::spawn(async move {
-        let _guard = guard;
-        let _ = connection.await;
-    });
-    Ok(Conn { sender })
+    match (ep.client, &ep.tls) {
+        (Client::Lean, Some((config, name))) => {
+            let stream = tls::handshake(config, name, stream).await?;
+            ep.open_connections.fetch_add(1, Ordering::Relaxed);
+            Ok(Conn::Tls {
+                h1: Box::new(H1::new(stream)),
+                _open: OpenGuard(ep.open_connections.clone()),
+            })
+        }
+        (Client::Hyper, Some(_)) => Err(NoAnswer {
+            class: Class::GeneratorError,
+            why: Some("the hyper reference client path has no TLS".into()),
+        }),
+        (Client::Lean, None) => {
+            ep.open_connections.fetch_add(1, Ordering::Relaxed);
+            Ok(Conn::Lean {
+                h1: H1::new(stream),
+                _open: OpenGuard(ep.open_connections.clone()),
+            })
+        }
+        (Client::Hyper, None) => Ok(Conn::Hyper(
+            hyper_client::handshake(stream, &ep.open_connections).await?,
+        )),
+    }
 }
 
 /// One attempt: (re)connect if needed, send, read the whole answer, all before
@@ -142,7 +203,7 @@ pub async fn attempt(
     ep: &Endpoint,
     user: u64,
     conn: &mut Option<Conn>,
-    req: Request<Full<Bytes>>,
+    req: &Req<'_>,
     deadline: Instant,
     mut timer: Pin<&mut Sleep>,
 ) -> Result<Answer, NoAnswer> {
@@ -175,52 +236,38 @@ async fn attempt_inner(
     ep: &Endpoint,
     user: u64,
     conn: &mut Option<Conn>,
-    req: Request<Full<Bytes>>,
+    req: &Req<'_>,
 ) -> Result<Answer, NoAnswer> {
     // An idle connection the server closed (keep-alive timeout, drain) is not a
     // failure: a browser reconnects, and so do we.
-    if let Some(c) = conn.as_mut() {
-        if c.sender.is_closed() || c.sender.ready().await.is_err() {
-            *conn = None;
-        }
+    let stale = match conn.as_mut() {
+        Some(Conn::Lean { h1: c, .. }) => !c.reusable().await,
+        Some(Conn::Tls { h1: c, .. }) => !c.reusable().await,
+        Some(Conn::Hyper(c)) => !c.reusable().await,
+        None => false,
+    };
+    if stale {
+        *conn = None;
     }
     if conn.is_none() {
         *conn = Some(connect(ep, user).await?);
     }
-    let Some(c) = conn.as_mut() else {
-        return Err(Class::Refused.into());
+    let (answer, keep) = match conn.as_mut() {
+        Some(Conn::Lean { h1: c, .. }) => c
+            .exchange(req.wire, req.shape.head_only)
+            .await
+            .map_err(NoAnswer::from)?,
+        Some(Conn::Tls { h1: c, .. }) => c
+            .exchange(req.wire, req.shape.head_only)
+            .await
+            .map_err(NoAnswer::from)?,
+        Some(Conn::Hyper(c)) => c.exchange(&ep.host, req).await?,
+        None => return Err(Class::Refused.into()),
     };
-    let resp = c
-        .sender
-        .send_request(req)
-        .await
-        .map_err(|_| NoAnswer::from(Class::Closed))?;
-    let status = resp.status();
-    let headers = resp.headers();
-    let worker_pid = headers
-        .get("x-worker-pid")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(0);
-    let version = headers.get("x-server-version").cloned();
-    let close = headers
-        .get(CONNECTION)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|_| NoAnswer::from(Class::Closed))?
-        .to_bytes();
-    if close {
+    if !keep {
         *conn = None;
     }
-    Ok(Answer {
-        status,
-        worker_pid,
-        version,
-        body,
-    })
+    Ok(answer)
 }
 
 #[cfg(test)]

@@ -4,21 +4,29 @@
 //! is done, the mode's time cap is reached or a stop is requested. Snapshots go to
 //! a channel; the engine neither prints nor writes files.
 
+pub mod answer;
 pub mod conn;
+pub mod cookies;
+pub mod h1;
+pub mod hyper_client;
+pub mod probe;
 pub mod recorder;
+pub mod render;
+pub mod request;
 pub mod shards;
 pub mod snapshot;
 pub mod timeline;
+pub mod tls;
 pub mod user;
 
-use crate::engine::conn::Endpoint;
+use crate::engine::conn::{Client, Endpoint};
 use crate::engine::recorder::Recorder;
+use crate::engine::request::Shape;
 use crate::engine::snapshot::{FinalSnapshot, Message};
 use crate::limits;
 use crate::plan::RunPlan;
 use crate::plan::arrivals::Shard;
 use crate::plan::journey::Journey;
-use hyper::header::HeaderValue;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +34,18 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use user::UserConfig;
+
+/// Where the requests go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// The `Host` header's value.
+    pub host: String,
+    /// The target URL's path (`/api/v1`, or empty), put before every request's path.
+    pub base_path: String,
+    /// An `https://` target.
+    pub tls: bool,
+}
 
 /// What one engine runs: built once from the scenario, then only read.
 pub struct EnginePlan {
@@ -35,6 +55,8 @@ pub struct EnginePlan {
     pub users_planned: u64,
     pub addr: SocketAddr,
     pub host: String,
+    pub base_path: String,
+    pub tls: bool,
     pub source_addresses: u8,
     pub timeout: Duration,
     pub retry_count: u32,
@@ -47,14 +69,8 @@ pub struct EnginePlan {
 }
 
 impl EnginePlan {
-    /// The engine of `shard` of the plan's users against `addr`.
-    pub fn new(
-        plan: &RunPlan,
-        shard: Shard,
-        addr: SocketAddr,
-        host: String,
-        nonce: u64,
-    ) -> EnginePlan {
+    /// The engine of `shard` of the plan's users against `target`.
+    pub fn new(plan: &RunPlan, shard: Shard, target: Target, nonce: u64) -> EnginePlan {
         // The execution segment's users, then this local shard's among them.
         let segment = plan.load.segment;
         let users: Vec<(u64, Duration)> = (0u64..)
@@ -66,8 +82,10 @@ impl EnginePlan {
             journey: plan.journey.clone(),
             users_planned: users.len() as u64,
             users,
-            addr,
-            host,
+            addr: target.addr,
+            host: target.host,
+            base_path: target.base_path,
+            tls: target.tls,
             source_addresses: load.source_addresses,
             timeout: load.timeout,
             retry_count: load.retry_count,
@@ -95,6 +113,7 @@ impl EnginePlan {
                 users_planned: users.len() as u64,
                 users,
                 host: self.host.clone(),
+                base_path: self.base_path.clone(),
                 ..self
             })
             .collect()
@@ -162,12 +181,38 @@ pub async fn run(
     let steps = plan.journey.steps.len();
     let recorder = Arc::new(Recorder::new(steps, plan.late_after));
     let (cut_tx, cut) = watch::channel(false);
-    let host =
-        HeaderValue::from_str(&plan.host).unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+    // A host name that cannot be a header value falls back to `localhost`.
+    let host = if plan.host.bytes().all(|b| (0x21..0x7f).contains(&b)) && !plan.host.is_empty() {
+        plan.host.clone()
+    } else {
+        "localhost".to_string()
+    };
+    let shapes = plan
+        .journey
+        .steps
+        .iter()
+        .map(|s| Shape::new(s, &host, &plan.base_path))
+        .collect();
+    let tls = match plan.tls {
+        false => None,
+        true => match tls::client_config(plan.journey.ca_file.as_deref())
+            .and_then(|c| Ok((c, tls::server_name(&host)?)))
+        {
+            Ok(t) => Some(t),
+            Err(why) => {
+                let _ = out.send(Message::Final(unstarted(plan.users_planned, why)));
+                return;
+            }
+        },
+    };
     let cfg = Arc::new(UserConfig {
+        shapes,
         endpoint: Endpoint {
             addr: plan.addr,
             host,
+            client: Client::from_env(),
+            tls,
+            recorder: recorder.clone(),
             sources: limits::source_addresses(plan.addr.ip(), plan.source_addresses),
             open_connections: recorder.open_connections.clone(),
         },

@@ -29,6 +29,8 @@ struct Group {
     step_hists: Vec<Hist>,
     lateness: Hist,
     send_lateness: Hist,
+    /// Connection setup (TCP connect, and the TLS handshake for HTTPS), µs.
+    connect: Hist,
     generator_late: u64,
     users_started: u64,
     users_completed: u64,
@@ -109,6 +111,7 @@ impl Recorder {
             step_hists: (0..steps).map(|_| Hist::new()).collect(),
             lateness: Hist::new(),
             send_lateness: Hist::coarse(),
+            connect: Hist::coarse(),
             generator_late: 0,
             users_started: 0,
             users_completed: 0,
@@ -132,6 +135,11 @@ impl Recorder {
     fn group(&self) -> std::sync::MutexGuard<'_, Group> {
         // A panic elsewhere must not stop the measurements: take the data anyway.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A connection was set up (connect, and TLS handshake) in `us`.
+    pub fn connected(&self, us: u64) {
+        self.group().connect.record(us);
     }
 
     pub fn user_started(&self, lateness_us: u64) {
@@ -285,6 +293,7 @@ impl Recorder {
             }
             f.lateness.merge(&g.lateness);
             f.send_lateness.merge(&g.send_lateness);
+            f.connect.merge(&g.connect);
             f.generator_late += g.generator_late;
             f.users_started += g.users_started;
             f.users_completed += g.users_completed;

@@ -6,7 +6,7 @@
 //! other machines.
 
 use crate::engine::snapshot::Message;
-use crate::engine::{self, EnginePlan};
+use crate::engine::{self, EnginePlan, Target};
 use crate::limits;
 use crate::plan::arrivals::Shard;
 use crate::plan::{PlanOptions, RunPlan};
@@ -31,6 +31,12 @@ pub struct ShardArgs {
     pub addr: SocketAddr,
     #[arg(long)]
     pub host: String,
+    /// The target URL's path, put before every request's path.
+    #[arg(long, default_value = "")]
+    pub base_path: String,
+    /// The target is `https://`.
+    #[arg(long)]
+    pub tls: bool,
     /// i/n: this shard runs users with index mod n == i.
     #[arg(long)]
     pub shard: String,
@@ -76,7 +82,13 @@ pub async fn shard_main(args: ShardArgs, opts: &PlanOptions) -> Result<(), Strin
     let shard = Shard::parse(&args.shard)?;
     limits::check_files(run_plan.load.users.div_ceil(u64::from(shard.count)))?;
     let threads = run_plan.load.threads;
-    let plan = EnginePlan::new(&run_plan, shard, args.addr, args.host.clone(), args.nonce);
+    let target = Target {
+        addr: args.addr,
+        host: args.host.clone(),
+        base_path: args.base_path.clone(),
+        tls: args.tls,
+    };
+    let plan = EnginePlan::new(&run_plan, shard, target, args.nonce);
     let t0 = instant_of(args.t0_unix_ns);
     let (stop_tx, stop_rx) = watch::channel(false);
     // The parent closing our stdin (or going away) means stop, like SIGINT.
@@ -130,6 +142,8 @@ pub struct ShardSpec<'a> {
     pub count: u32,
     pub addr: SocketAddr,
     pub host: &'a str,
+    pub base_path: &'a str,
+    pub tls: bool,
     pub t0_unix_ns: u128,
     pub nonce: u64,
     /// Runtime threads per shard process; the parent counts processes x threads sources.
@@ -154,6 +168,8 @@ impl Shards {
             count,
             addr,
             host,
+            base_path,
+            tls,
             t0_unix_ns,
             nonce,
             threads,
@@ -175,6 +191,8 @@ impl Shards {
                 .arg(addr.to_string())
                 .arg("--host")
                 .arg(host)
+                .arg(format!("--base-path={base_path}"))
+                .args(tls.then_some("--tls"))
                 .arg("--shard")
                 .arg(format!("{i}/{count}"))
                 .arg("--t0-unix-ns")

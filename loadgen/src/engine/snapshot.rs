@@ -146,6 +146,9 @@ pub struct FinalSnapshot {
     /// Send lateness of every request against the instant it was due, µs.
     #[serde(default)]
     pub send_lateness: Hist,
+    /// Connection setup times (TCP connect, and TLS handshake for HTTPS), µs.
+    #[serde(default)]
+    pub connect: Hist,
     /// Requests sent later than the plan's bound.
     #[serde(default)]
     pub generator_late: u64,
@@ -181,6 +184,8 @@ pub struct FinalSnapshot {
 /// One line on a worker's stdout.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind")]
+// One Final per engine against one Second a second: not worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Message {
     Second(SecondSnapshot),
     Final(FinalSnapshot),

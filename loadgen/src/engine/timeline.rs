@@ -114,6 +114,7 @@ impl Timeline {
         }
         self.fin.lateness.merge(&f.lateness);
         self.fin.send_lateness.merge(&f.send_lateness);
+        self.fin.connect.merge(&f.connect);
         self.fin.generator_late += f.generator_late;
         self.fin.users_planned += f.users_planned;
         self.fin.users_started += f.users_started;

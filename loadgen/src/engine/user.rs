@@ -8,15 +8,14 @@
 //! ends in exactly one class. Every special case is data in `Journey` and
 //! `UserConfig`; there is no second loop.
 
+use crate::engine::answer::Answer;
 use crate::engine::conn::{self, Conn, Endpoint, NoAnswer};
 use crate::engine::recorder::{Finished, Recorder, UserEnd};
+use crate::engine::render::UserBufs;
+use crate::engine::request::Shape;
 use crate::outcome::Class;
 use crate::plan::journey::{self, Ctx, Journey, Record};
 use crate::verdict::invariants::ConfirmedOrder;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Request;
-use hyper::header::{CONTENT_TYPE, HOST};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use std::sync::Arc;
@@ -28,6 +27,8 @@ use tokio::time::{Instant, sleep, sleep_until};
 /// Everything users share, built once per mode.
 pub struct UserConfig {
     pub journey: Journey,
+    /// Each step's fixed request parts, rendered once.
+    pub shapes: Vec<Shape>,
     pub endpoint: Endpoint,
     pub recorder: Arc<Recorder>,
     /// The mode's start instant: second 0 of every per-second bucket.
@@ -76,8 +77,8 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
     let mut rng = SmallRng::seed_from_u64(cfg.seed ^ user.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut vars = vec![String::new(); cfg.journey.var_names.len()];
     let mut conn: Option<Conn> = None;
-    let mut path = String::new();
-    let mut body = String::new();
+    let mut bufs = UserBufs::default();
+    let cookies = cfg.journey.cookies;
     let mut next_due = due;
     let mut cut = cfg.cut.clone();
     // Far in the future until the first attempt arms it (see conn::attempt).
@@ -106,57 +107,37 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 si,
                 written.saturating_duration_since(due).as_micros() as u64,
             );
-            path.clear();
-            body.clear();
-            {
+            let shape = &cfg.shapes[si];
+            // A captured value made the path or a header unsendable: loadgen cannot
+            // make the request, and no retry will change that.
+            let rendered = {
                 let ctx = Ctx {
                     user,
                     nonce: cfg.nonce,
                     rep,
                     vars: &vars,
                 };
-                step.path.render(&ctx, &mut rng, &mut path);
-                if let Some(t) = &step.body {
-                    t.render(&ctx, &mut rng, &mut body);
-                }
-            }
-            let body_bytes = Bytes::from(body.clone());
-            let key = step
-                .idempotency_key
-                .then(|| format!("{}-{}-{}-{}", cfg.nonce, user, si, rep));
+                bufs.render(step, shape, si, &ctx, &mut rng, cookies)
+            };
+            let req = bufs.req(shape, step);
 
             let mut attempts = 0u32;
             let mut failures = 0u32;
-            let result: Result<conn::Answer, NoAnswer> = loop {
+            let result: Result<Answer, NoAnswer> = loop {
                 attempts += 1;
-                let mut b = Request::builder()
-                    .method(step.method.clone())
-                    .uri(path.as_str())
-                    .header(HOST, cfg.endpoint.host.clone());
-                if step.body.is_some() {
-                    b = b.header(CONTENT_TYPE, "application/json");
+                if let Err(e) = &rendered {
+                    failures += 1;
+                    break Err(NoAnswer {
+                        class: Class::GeneratorError,
+                        why: Some(format!("request for step `{}`: {}", step.name, e.0)),
+                    });
                 }
-                if let Some(k) = &key {
-                    b = b.header("idempotency-key", k.as_str());
-                }
-                let req = match b.body(Full::new(body_bytes.clone())) {
-                    Ok(req) => req,
-                    // A captured value made the URI invalid: loadgen cannot make the
-                    // request, and no retry will change that.
-                    Err(e) => {
-                        failures += 1;
-                        break Err(NoAnswer {
-                            class: Class::GeneratorError,
-                            why: Some(format!("request for step `{}`: {e}", step.name)),
-                        });
-                    }
-                };
                 let deadline = Instant::now() + cfg.timeout;
                 let attempt = conn::attempt(
                     &cfg.endpoint,
                     user,
                     &mut conn,
-                    req,
+                    &req,
                     deadline,
                     timer.as_mut(),
                 );
@@ -173,7 +154,11 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                         if let Some(why) = &no.why {
                             rec.generator_fault(why);
                         }
-                        if step.retryable && attempts <= cfg.retry_count {
+                        // A certificate loadgen does not trust stays untrusted.
+                        if step.retryable
+                            && attempts <= cfg.retry_count
+                            && no.class != Class::TlsError
+                        {
                             let factor = 1u32 << (attempts - 1).min(10);
                             tokio::select! {
                                 biased;
@@ -186,15 +171,19 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                 }
             };
             let finished_at = Instant::now();
+            // Every answer may set cookies (a 302 after a login does), as in a browser.
+            if let (true, Ok(a)) = (cookies, &result) {
+                bufs.keep_cookies(a);
+            }
             let latency_us = finished_at.saturating_duration_since(due).as_micros() as u64;
             let (class, go_on, worker) = match &result {
                 Ok(a) => {
-                    let status = a.status.as_u16();
+                    let status = a.status;
                     let class = Class::of_status(status, step.is_ok_status(status));
                     if class != Class::Ok {
                         failures += 1;
                     }
-                    let version: &[u8] = a.version.as_ref().map_or(b"unknown", |v| v.as_bytes());
+                    let version: &[u8] = a.version().unwrap_or(b"unknown");
                     (
                         class,
                         step.continues_after(status),
@@ -231,10 +220,10 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
             // Only a 2xx carries what a step captures: an expected 409 (out of stock)
             // lets the user walk on, with nothing new to remember.
             if let (true, Ok(answer)) = (go_on, &result)
-                && answer.status.is_success()
+                && answer.is_success()
             {
                 for (var, field) in &step.captures {
-                    match journey::capture(&answer.body, field) {
+                    match journey::capture(answer.body(), field) {
                         Some(v) => vars[*var] = v,
                         None => captured = false,
                     }
@@ -246,9 +235,9 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
                     match record {
                         Record::Order => rec.order(ConfirmedOrder {
                             id,
-                            key: key.clone().unwrap_or_default(),
-                            asked: body.clone(),
-                            told: String::from_utf8_lossy(&answer.body).into_owned(),
+                            key: bufs.key().to_string(),
+                            asked: bufs.body().to_string(),
+                            told: String::from_utf8_lossy(answer.body()).into_owned(),
                         }),
                         Record::Cart => rec.cart(id),
                     }
@@ -258,9 +247,9 @@ pub async fn run(cfg: Arc<UserConfig>, user: u64, due: Instant) {
             // A checkout without a confirmation: refused on its only attempt (no order),
             // or an answer lost on the way (the server may hold an order nobody saw).
             if step.records == Some(Record::Order) && !recorded {
-                let key = key.clone().unwrap_or_default();
+                let key = bufs.key().to_string();
                 match &result {
-                    Ok(a) if attempts == 1 && a.status.is_client_error() => rec.order_refused(key),
+                    Ok(a) if attempts == 1 && a.is_client_error() => rec.order_refused(key),
                     _ => rec.order_unanswered(key),
                 }
             }

@@ -269,9 +269,13 @@ fn write(
     let verdicts = if plan.thresholds.is_empty() {
         Vec::new()
     } else {
+        // No history here: a threshold relative to a baseline finds none (and fails
+        // only when the scenario requires one).
         let metrics = RunMetrics {
             modes: &modes,
             events: &sink,
+            baseline: None,
+            baseline_required: plan.baseline.required,
         };
         let verdicts = gate::evaluate(&plan.thresholds, &metrics);
         runfolder::write_thresholds(&dir, &verdicts).map_err(folder)?;

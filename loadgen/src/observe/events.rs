@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Deploy,
+    /// A deploy command ended (its exit status and how long it ran).
+    DeployEnded,
     Kill,
     Pause,
     Resume,
@@ -30,8 +32,9 @@ pub enum Kind {
     FirstOk,
 }
 
-const ALL_KINDS: [Kind; 11] = [
+const ALL_KINDS: [Kind; 12] = [
     Kind::Deploy,
+    Kind::DeployEnded,
     Kind::Kill,
     Kind::Pause,
     Kind::Resume,
@@ -48,6 +51,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Deploy => "deploy",
+            Kind::DeployEnded => "deploy-ended",
             Kind::Kill => "kill",
             Kind::Pause => "pause",
             Kind::Resume => "resume",

@@ -93,6 +93,20 @@ pub fn children(pid: i32) -> io::Result<Vec<i32>> {
     Ok(kids)
 }
 
+/// A process's command line, its arguments joined by spaces (`node /srv/app.js`); a
+/// process that renamed itself (PM2's workers, gunicorn's) shows its new title. `None`
+/// when it is gone; empty for a zombie or a kernel thread.
+pub fn cmdline(pid: i32) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    Some(
+        text.split('\0')
+            .filter(|a| !a.is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
 /// Describes a wait status the way `events.csv` shows it: `code 0`, `signal 9 (SIGKILL)`.
 pub fn describe_wait_status(status: i32) -> String {
     if libc::WIFSIGNALED(status) {

@@ -15,13 +15,40 @@ use crate::observe::events::{EventLog, Kind};
 use crate::observe::procs::{self, ProcStat};
 
 /// Which processes are the server's workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerSet {
     /// The root is a master (shop-server cluster, Node.js cluster, PM2, gunicorn): its
-    /// children serve.
-    Children,
+    /// children serve; with `cmdline`, only the children whose command line contains
+    /// it (PM2 runs every app under one daemon).
+    Children { cmdline: Option<String> },
     /// The root serves itself (single mode).
     Itself,
+}
+
+impl WorkerSet {
+    /// Every child of the master.
+    pub const ALL_CHILDREN: WorkerSet = WorkerSet::Children { cmdline: None };
+
+    /// The processes of `root` that are workers: the root itself, or its children
+    /// that pass the filter (zombies included when there is no filter; a zombie's
+    /// command line is empty).
+    pub fn members(&self, root: i32) -> Vec<i32> {
+        match self {
+            WorkerSet::Itself => vec![root],
+            WorkerSet::Children { cmdline: None } => procs::children(root).unwrap_or_default(),
+            WorkerSet::Children {
+                cmdline: Some(text),
+            } => procs::children(root)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|pid| procs::cmdline(*pid).is_some_and(|c| c.contains(text.as_str())))
+                .collect(),
+        }
+    }
+
+    fn is_master(&self) -> bool {
+        matches!(self, WorkerSet::Children { .. })
+    }
 }
 
 /// What the server cost while the watcher watched.
@@ -71,7 +98,7 @@ impl Watcher {
         });
         // Take the first sample before returning, so `live_workers` is right from t = 0;
         // what the server spent before it (booting) is not the load's cost.
-        sample(&shared, set, &events);
+        sample(&shared, &set, &events);
         {
             let mut state = lock(&shared.state);
             state.baseline_ticks = state.cpu.values().sum();
@@ -82,7 +109,7 @@ impl Watcher {
             .spawn(move || {
                 while !thread_shared.stop.load(Ordering::Relaxed) {
                     thread::sleep(every);
-                    sample(&thread_shared, set, &events);
+                    sample(&thread_shared, &set, &events);
                 }
             })
             .ok();
@@ -145,13 +172,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// One look at `/proc`: update CPU and RSS, diff the worker set, log starts and exits.
-fn sample(shared: &Shared, set: WorkerSet, events: &EventLog) {
+fn sample(shared: &Shared, set: &WorkerSet, events: &EventLog) {
     let root = shared.root.load(Ordering::Relaxed);
     let root_stat = procs::read_stat(root).ok().flatten();
-    let candidates = match set {
-        WorkerSet::Children => procs::children(root).unwrap_or_default(),
-        WorkerSet::Itself => vec![root],
-    };
+    let candidates = set.members(root);
     let mut stats: Vec<ProcStat> = candidates
         .into_iter()
         .filter_map(|pid| procs::read_stat(pid).ok().flatten())
@@ -160,7 +184,7 @@ fn sample(shared: &Shared, set: WorkerSet, events: &EventLog) {
     let mut state = lock(&shared.state);
     // A master that goes away takes the target with it: say so once.
     let root_gone = root_stat.as_ref().is_none_or(|s| s.state == 'Z');
-    if set == WorkerSet::Children && root_gone && !state.root_exited {
+    if set.is_master() && root_gone && !state.root_exited {
         state.root_exited = true;
         let detail = root_stat
             .as_ref()
@@ -170,7 +194,7 @@ fn sample(shared: &Shared, set: WorkerSet, events: &EventLog) {
         events.record(Kind::MasterExited, root, detail);
     }
     let mut rss_kb = 0;
-    if set == WorkerSet::Children {
+    if set.is_master() {
         if let Some(root_stat) = &root_stat {
             state
                 .cpu
@@ -272,7 +296,7 @@ mod tests {
         let log = EventLog::new(Instant::now(), "test");
         let watcher = Watcher::start(
             root,
-            WorkerSet::Children,
+            WorkerSet::ALL_CHILDREN,
             log.clone(),
             Duration::from_millis(5),
         );

@@ -5,7 +5,7 @@
 //! line. The parts it returns are the ones the run uses: nothing is checked here and
 //! parsed again later.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,10 +14,9 @@ use nix::sys::signal::Signal;
 use super::arrivals::Profile;
 use super::chaos::{ActionKind, ChaosRule, Release, When, rule_from};
 use super::journey::{Journey, safe_char};
-use super::scenario::{Arrival, Load, Mode, Scenario, WorkerSetName};
+use super::scenario::{Arrival, Load, Mode, Scenario};
 use super::threshold::Threshold;
 use super::{Launch, LoadPlan, ModePlan, Problem, RunPlan, TargetPlan};
-use crate::observe::watcher::WorkerSet;
 use crate::verdict::invariants::AuditPaths;
 
 /// Signals that may stop a server loadgen started.
@@ -61,7 +60,7 @@ pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result
         .map(|(i, m)| mode(i, m, &s.target.modes[..i]))
         .collect::<Result<Vec<ModePlan>, Problem>>()?;
     let load = load(&s.load, threads)?;
-    let journey = Journey::compile(&s.journey)?;
+    let journey = Journey::compile(&s.journey, &s.request)?;
     let mode_names: Vec<String> = modes.iter().map(|m| m.name.clone()).collect();
     let length = load_length(&load, &journey);
     let chaos = s
@@ -73,6 +72,8 @@ pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result
                 rule_from(c, &mode_names).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
             within_load(&rule, length, &load).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
             releases_fit(&rule, &modes).map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
+            super::target::chaos_fits(&rule, &modes)
+                .map_err(|(k, m)| (format!("chaos[{i}].{k}"), m))?;
             Ok(rule)
         })
         .collect::<Result<Vec<_>, Problem>>()?;
@@ -88,7 +89,16 @@ pub(super) fn build(s: Scenario, source: &str, threads: Option<usize>) -> Result
             Ok(parsed)
         })
         .collect::<Result<Vec<_>, Problem>>()?;
+    let baseline = match s.baseline.runs {
+        Some(0) => return bad("baseline.runs", "must be at least 1"),
+        runs => super::BaselinePlan {
+            runs: runs.unwrap_or(1) as usize,
+            branch: s.baseline.branch.clone(),
+            required: s.baseline.required,
+        },
+    };
     Ok(RunPlan {
+        baseline,
         name: s.name,
         path: PathBuf::new(),
         source: source.to_string(),
@@ -131,10 +141,10 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
                 "give a `command` to start or an external `url`",
             );
         }
-        (Some(u), true) if !u.starts_with("http://") => {
+        (Some(u), true) if !u.starts_with("http://") && !u.starts_with("https://") => {
             return bad(
                 &key("url"),
-                format!("`{u}` must start with http:// (no TLS here)"),
+                format!("`{u}` must start with http:// or https://"),
             );
         }
         (None, false) if !m.command.iter().any(|a| a.contains("{port}")) => {
@@ -150,14 +160,19 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
             );
         }
         (Some(url), true) => Launch::External {
-            url: url.clone(),
-            pidfile: m.pidfile.as_deref().map(expand_home),
+            url: super::target::expand(&key("url"), url)?,
+            pidfile: m
+                .pidfile
+                .as_deref()
+                .map(|p| super::target::expand(&key("pidfile"), p).map(PathBuf::from))
+                .transpose()?,
         },
         (None, false) => Launch::Command {
             argv: m.command.clone(),
             host: m.host.clone(),
         },
     };
+    super::target::settings_fit(i, m)?;
     let uses = |p: &str| m.command.iter().any(|a| a.contains(p));
     if uses("{start}") && m.start_link.is_none() {
         return bad(
@@ -177,10 +192,7 @@ fn mode(i: usize, m: &Mode, earlier: &[Mode]) -> Result<ModePlan, Problem> {
         supervise: m.supervise && matches!(launch, Launch::Command { .. }),
         launch,
         deploy_strategy: m.deploy_strategy.clone(),
-        workers: match m.workers {
-            WorkerSetName::Children => WorkerSet::Children,
-            WorkerSetName::Itself => WorkerSet::Itself,
-        },
+        workers: super::target::workers(i, m)?,
         restart_delay: m.restart_delay.0,
         release: Release {
             version: m.version.clone(),
@@ -349,12 +361,14 @@ fn within_load(rule: &ChaosRule, length: Duration, load: &LoadPlan) -> Result<()
     }
 }
 
-/// `~/x` is `$HOME/x`, as a shell would read it (PM2 keeps its pidfile under `~/.pm2`).
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(path),
-    }
+/// A file a scenario names, read as `url` and `pidfile` are (`~/` and `${NAME}`
+/// expanded); a relative path is relative to the scenario file's folder.
+pub(super) fn resolve_file(scenario: &str, key: &str, path: &Path) -> Result<PathBuf, Problem> {
+    let path = PathBuf::from(super::target::expand(key, &path.to_string_lossy())?);
+    Ok(match Path::new(scenario).parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    })
 }
 
 /// A deploy that writes a version or moves the start link needs a mode that uses the

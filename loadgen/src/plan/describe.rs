@@ -33,7 +33,7 @@ impl RunPlan {
             }
             let actions: Vec<String> = timetable
                 .iter()
-                .map(|a| format!("{} at {:.2}s", a.kind.name(), a.at.as_secs_f64()))
+                .map(|a| format!("{} at {:.2}s", a.kind.label(), a.at.as_secs_f64()))
                 .collect();
             let _ = writeln!(out, "  chaos in {}: {}", mode.name, actions.join(", "));
         }

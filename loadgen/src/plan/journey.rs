@@ -4,7 +4,8 @@
 //! data; it never re-reads the scenario. Rendering writes into a buffer the caller reuses.
 
 use super::Problem;
-use crate::plan::scenario::{Step, ThinkRange};
+use crate::plan::request_parts::{self, HeaderTemplate};
+use crate::plan::scenario::{RequestSettings, Step, ThinkRange};
 use hyper::Method;
 use rand::RngExt;
 use std::fmt::Write as _;
@@ -130,6 +131,12 @@ pub struct CompiledStep {
     pub method: Method,
     pub path: Template,
     pub body: Option<Template>,
+    /// A form body instead of `body`: field -> value, URL-encoded when rendered.
+    pub form: Vec<(String, Template)>,
+    /// The body's `Content-Type`; `None` without a body.
+    pub content_type: Option<String>,
+    /// Headers beyond those loadgen writes itself, values as templates.
+    pub headers: Vec<HeaderTemplate>,
     pub expect: Vec<u16>,
     /// (variable index, JSON field path).
     pub captures: Vec<(usize, Vec<String>)>,
@@ -169,6 +176,10 @@ impl CompiledStep {
 pub struct Journey {
     pub steps: Vec<CompiledStep>,
     pub var_names: Vec<String>,
+    /// Each user keeps a cookie jar (`[request] cookies`).
+    pub cookies: bool,
+    /// `[request] ca_file`, resolved against the scenario's folder when loaded.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Journey {
@@ -176,7 +187,7 @@ impl Journey {
     /// name, a variable used before a step captures it, a recording step without its
     /// key) comes back as a problem at `journey[i].key`. Templates are parsed here and
     /// nowhere else.
-    pub fn compile(journey: &[Step]) -> Result<Journey, Problem> {
+    pub fn compile(journey: &[Step], request: &RequestSettings) -> Result<Journey, Problem> {
         if journey.is_empty() {
             return Err((
                 "journey".into(),
@@ -228,6 +239,19 @@ impl Journey {
                 .as_deref()
                 .map(|b| template("body", b))
                 .transpose()?;
+            let bound = |text: &str| -> Result<Template, String> {
+                let mut t = Template::parse(text)?;
+                if let Some(v) = t.variables().find(|v| !var_names.iter().any(|k| k == v)) {
+                    return Err(format!(
+                        "variable `${{{v}}}` is not captured by an earlier step"
+                    ));
+                }
+                t.bind(&var_names);
+                Ok(t)
+            };
+            let form = request_parts::form(i, st, &bound)?;
+            let content_type = request_parts::content_type(i, st)?;
+            let headers = request_parts::headers(i, st, request, &var_names, &bound)?;
             if let Some(code) = st.expect.iter().find(|c| !(100..=599).contains(*c)) {
                 return bad("expect", format!("{code} is not an HTTP status"));
             }
@@ -277,6 +301,9 @@ impl Journey {
                 method,
                 path,
                 body,
+                form,
+                content_type,
+                headers,
                 expect: st.expect.clone(),
                 captures,
                 think: st.think,
@@ -286,7 +313,13 @@ impl Journey {
                 records,
             });
         }
-        Ok(Journey { steps, var_names })
+        request_parts::check_scenario_headers(request, &var_names)?;
+        Ok(Journey {
+            steps,
+            var_names,
+            cookies: request.cookies,
+            ca_file: request.ca_file.as_deref().map(std::path::PathBuf::from),
+        })
     }
 
     pub fn step_names(&self) -> Vec<String> {

@@ -9,10 +9,12 @@
 
 mod build;
 mod describe;
+mod target;
 
 pub(crate) mod arrivals;
 pub(crate) mod chaos;
 pub(crate) mod journey;
+pub(crate) mod request_parts;
 pub(crate) mod scenario;
 pub(crate) mod threshold;
 
@@ -62,6 +64,23 @@ pub struct RunPlan {
     pub thresholds: Vec<Threshold>,
     /// Where the shop's audit view is; `None`: no invariant checks.
     pub invariants: Option<AuditPaths>,
+    /// How relative thresholds find their baseline (`[baseline]`).
+    pub baseline: BaselinePlan,
+}
+
+/// `[baseline]` checked: the median of the last `runs` passing runs, on `branch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaselinePlan {
+    pub runs: usize,
+    pub branch: Option<String>,
+    pub required: bool,
+}
+
+impl RunPlan {
+    /// Whether any threshold is relative to a baseline.
+    pub fn has_relative_thresholds(&self) -> bool {
+        self.thresholds.iter().any(|t| t.baseline.is_some())
+    }
 }
 
 /// How every mode's server is probed and stopped.
@@ -168,6 +187,12 @@ impl RunPlan {
         if let Some(segment) = opts.segment {
             plan.load.users = segment.users_of(plan.load.users);
             plan.load.segment = segment;
+        }
+        if let Some(ca) = plan.journey.ca_file.take() {
+            let ca = build::resolve_file(file, "request.ca_file", &ca).map_err(located)?;
+            crate::engine::tls::read_ca_file(&ca)
+                .map_err(|m| located(("request.ca_file".into(), m)))?;
+            plan.journey.ca_file = Some(ca);
         }
         if !opts.modes.is_empty() {
             let mut chosen = Vec::with_capacity(opts.modes.len());

@@ -2,10 +2,15 @@
 //! `cluster.checkout.p99 < 800ms` or `lost_orders == 0`. This module parses a rule
 //! (`[mode.][step.]metric OP value[unit]`), checks it names a known mode and metric, and
 //! evaluates it against any [`Metrics`] source, giving the table of threshold, actual
-//! value and verdict. Where the numbers come from (the run's summary, the invariant
-//! checks, the event log) is the source's business, not this module's.
+//! value and verdict. A limit may be relative to a baseline run
+//! (`cluster.p99 < baseline * 1.25`, `cluster.throughput > baseline * 0.9`,
+//! `cluster.p50 <= baseline + 20ms`): the source also says what the baseline measured,
+//! and a rule with no baseline to compare with reads "no baseline". Where the numbers
+//! come from (the run's summary, the invariant checks, the event log, the history) is
+//! the source's business, not this module's. `value` reads the right-hand side of a
+//! rule; `verdict` is the row a rule gives per mode.
 
-use std::fmt;
+use value::{parse_relative, parse_value, split_op};
 
 /// A metric a threshold can test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,8 +133,29 @@ pub struct Threshold {
     /// The limit, in the metric's unit (ms for latencies) or in percent when `percent`.
     pub limit: f64,
     pub percent: bool,
+    /// `Some`: the limit is relative to the baseline run's value of the same metric.
+    pub baseline: Option<Relative>,
     /// Stop the run as soon as the rule is breached.
     pub abort_on_fail: bool,
+}
+
+/// How a limit follows from the baseline's value: `baseline * 1.25`, `baseline + 20ms`
+/// (`limit` of the threshold is unused then).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Relative {
+    /// `baseline * factor` (`baseline` alone is a factor of 1).
+    Times(f64),
+    /// `baseline + amount`, in the metric's unit (ms for latencies).
+    Plus(f64),
+}
+
+impl Relative {
+    pub fn limit(self, baseline: f64) -> f64 {
+        match self {
+            Relative::Times(f) => baseline * f,
+            Relative::Plus(a) => baseline + a,
+        }
+    }
 }
 
 /// Why a threshold was rejected.
@@ -173,45 +199,17 @@ pub trait Metrics {
     fn incomplete(&self, _mode: &str) -> Option<String> {
         None
     }
-}
 
-/// One row of the verdict table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    /// The rule, prefixed with the mode when the scenario wrote it without one.
-    pub threshold: String,
-    pub actual: Option<f64>,
-    pub unit: &'static str,
-    pub pass: bool,
-    /// Why the value cannot pass whatever it is (the mode was not fully measured).
-    pub incomplete: Option<String>,
-}
-
-impl Verdict {
-    /// The actual value as the table shows it.
-    pub fn actual_text(&self) -> String {
-        let value = match self.actual {
-            None => "not measured".to_string(),
-            Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}{}", self.unit),
-            Some(v) => format!("{v:.3}{}", self.unit),
-        };
-        match &self.incomplete {
-            Some(why) => format!("{value} ({why})"),
-            None => value,
-        }
+    /// The baseline run's value of the metric (`None`: no baseline, or it did not
+    /// measure this).
+    fn baseline(&self, _mode: &str, _step: Option<&str>, _metric: Metric) -> Option<f64> {
+        None
     }
-}
 
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.pass { "pass" } else { "FAIL" };
-        write!(
-            f,
-            "{}: {} ({})",
-            self.threshold,
-            self.actual_text(),
-            verdict
-        )
+    /// Whether a rule relative to a baseline fails when there is none (the scenario's
+    /// `baseline.required`); otherwise it reads "no baseline" and does not fail.
+    fn baseline_required(&self) -> bool {
+        false
     }
 }
 
@@ -260,7 +258,11 @@ impl Threshold {
             }
             _ => return Err(syntax()),
         };
-        let (limit, percent) = parse_value(text, rhs, metric.kind())?;
+        let baseline = parse_relative(text, rhs, metric)?;
+        let (limit, percent) = match baseline {
+            Some(_) => (0.0, false),
+            None => parse_value(text, rhs, metric.kind())?,
+        };
         let per_mode_only = metric.kind() == Kind::Invariant || metric == Metric::Downtime;
         if step.is_some() && per_mode_only {
             return Err(ThresholdError::Value {
@@ -277,6 +279,7 @@ impl Threshold {
             op,
             limit,
             percent,
+            baseline,
             abort_on_fail: false,
         })
     }
@@ -305,8 +308,26 @@ impl Threshold {
                 let incomplete = matches!(self.metric, Metric::Dropped | Metric::Failed)
                     .then(|| metrics.incomplete(mode))
                     .flatten();
-                let pass =
-                    incomplete.is_none() && actual.is_some_and(|v| self.op.holds(v, self.limit));
+                let (limit, baseline, no_baseline) = match self.baseline {
+                    None => (Some(self.limit), None, false),
+                    Some(rel) => match metrics.baseline(mode, step, self.metric) {
+                        Some(value) => {
+                            let limit = rel.limit(value);
+                            (Some(limit), Some(BaselineUse { value, limit }), false)
+                        }
+                        None => (None, None, true),
+                    },
+                };
+                let pass = match limit {
+                    Some(limit) => {
+                        incomplete.is_none() && actual.is_some_and(|v| self.op.holds(v, limit))
+                    }
+                    // No baseline: passes unless the scenario requires one, and never
+                    // when the run's own value is missing or incomplete.
+                    None => {
+                        !metrics.baseline_required() && incomplete.is_none() && actual.is_some()
+                    }
+                };
                 let threshold = match &self.mode {
                     Some(_) => self.text.clone(),
                     None => format!("{mode}.{}", self.text),
@@ -323,6 +344,9 @@ impl Threshold {
                     unit,
                     pass,
                     incomplete,
+                    baseline,
+                    limit,
+                    no_baseline,
                 }
             })
             .collect()
@@ -337,49 +361,10 @@ fn unknown_mode(text: &str, name: &str, modes: &[String]) -> ThresholdError {
     }
 }
 
-/// Splits `a OP b` at its operator (two-character operators first).
-fn split_op(text: &str) -> Option<(&str, Op, &str)> {
-    const OPS: &[(&str, Op)] = &[
-        ("==", Op::Eq),
-        ("!=", Op::Ne),
-        ("<=", Op::Le),
-        (">=", Op::Ge),
-        ("<", Op::Lt),
-        (">", Op::Gt),
-    ];
-    OPS.iter().find_map(|(token, op)| {
-        let at = text.find(token)?;
-        let (lhs, rhs) = (text[..at].trim(), text[at + token.len()..].trim());
-        (!lhs.is_empty() && !rhs.is_empty()).then_some((lhs, *op, rhs))
-    })
-}
+mod value;
+mod verdict;
 
-/// Reads a limit: `0`, `1.5`, `800ms`, `1s`, `0.1%`. Latencies come back in ms.
-fn parse_value(text: &str, value: &str, kind: Kind) -> Result<(f64, bool), ThresholdError> {
-    let bad = |why: &str| ThresholdError::Value {
-        text: text.to_string(),
-        value: value.to_string(),
-        why: why.to_string(),
-    };
-    let split = value
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(value.len());
-    let (number, unit) = (value[..split].trim(), value[split..].trim());
-    let number: f64 = number.parse().map_err(|_| bad("not a number"))?;
-    if !number.is_finite() {
-        return Err(bad("not a finite number"));
-    }
-    match (kind, unit) {
-        (Kind::Latency, "" | "ms") => Ok((number, false)),
-        (Kind::Latency, "s") => Ok((number * 1000.0, false)),
-        (Kind::Latency, "us" | "µs") => Ok((number / 1000.0, false)),
-        (Kind::Count, "%") => Ok((number, true)),
-        (Kind::Count | Kind::Rate | Kind::Invariant, "") => Ok((number, false)),
-        (Kind::Latency, _) => Err(bad("a latency takes ms, s or us")),
-        (Kind::Count, _) => Err(bad("a count takes no unit, or % of the requests")),
-        (Kind::Rate | Kind::Invariant, _) => Err(bad("this metric takes no unit")),
-    }
-}
+pub use verdict::{BaselineUse, Verdict};
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,9 @@
 //! most [`WINDOW_S`] before it, or to no action at all. "Dropped on deploy", "dropped
 //! after a kill", "after a pause" and "away from any chaos" are then separate figures
 //! that add up to the mode's dropped requests, so a kill just after a deploy is not
-//! blamed on the deploy (the README's first figure did that).
+//! blamed on the deploy (the README's first figure did that). A deploy by command
+//! (`deploy-ended` with the same PID) covers its whole run: from its start to its end
+//! plus the window.
 
 use crate::observe::events::Kind;
 use crate::outcome::Class;
@@ -43,18 +45,28 @@ impl Attribution {
 }
 
 /// Charges each second of `seconds` to the latest action of `events` that began at or
-/// before it and at most `WINDOW_S` earlier.
+/// before it and ended at most `WINDOW_S` earlier (a signal ends as it is sent, a
+/// deploy command when its `deploy-ended` event says so).
 pub fn attribute(seconds: &[&SecondRow], events: &[&EventRow]) -> Attribution {
-    let mut actions: Vec<(f64, Kind)> = events
+    let ended = |start: &EventRow| {
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::Known(Kind::DeployEnded))
+            .find(|e| e.pid == start.pid && e.t_s >= start.t_s)
+            .map_or(start.t_s, |e| e.t_s)
+    };
+    // (start, end of the window, kind)
+    let mut actions: Vec<(f64, f64, Kind)> = events
         .iter()
         .filter_map(|e| match e.kind {
-            EventKind::Known(k @ (Kind::Deploy | Kind::Kill | Kind::Pause)) => Some((e.t_s, k)),
+            EventKind::Known(k @ (Kind::Kill | Kind::Pause)) => Some((e.t_s, e.t_s + WINDOW_S, k)),
+            EventKind::Known(Kind::Deploy) => Some((e.t_s, ended(e) + WINDOW_S, Kind::Deploy)),
             _ => None,
         })
         .collect();
     actions.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut out = Attribution::default();
-    for (_, kind) in &actions {
+    for (_, _, kind) in &actions {
         cause(&mut out, *kind).events += 1;
     }
     for s in seconds {
@@ -63,10 +75,10 @@ pub fn attribute(seconds: &[&SecondRow], events: &[&EventRow]) -> Attribution {
         let latest = actions
             .iter()
             .rev()
-            .find(|(t, _)| t.floor() <= at && at < t + WINDOW_S);
+            .find(|(t, until, _)| t.floor() <= at && at < *until);
         let c = &s.counts;
         match latest {
-            Some((_, kind)) => {
+            Some((_, _, kind)) => {
                 let charged = cause(&mut out, *kind);
                 charged.dropped += c.dropped();
                 charged.status_5xx += c.class(Class::Status503) + c.class(Class::Status5xx);
@@ -111,6 +123,28 @@ mod tests {
             pid: Some(1),
             detail: String::new(),
         }
+    }
+
+    #[test]
+    fn a_deploy_command_covers_its_whole_run_plus_the_window() {
+        let rows: Vec<SecondRow> = (0..60).map(|s| second(s, 1)).collect();
+        let rows: Vec<&SecondRow> = rows.iter().collect();
+        let mut other_end = event(8.0, Kind::DeployEnded);
+        other_end.pid = Some(99);
+        let list = [
+            event(5.0, Kind::Deploy),
+            // A command with another PID ending first is not this deploy's end.
+            other_end,
+            event(25.5, Kind::DeployEnded),
+        ];
+        let events: Vec<&EventRow> = list.iter().collect();
+        let a = attribute(&rows, &events);
+        // 5..=35: from the start to the end (25.5) plus 10 s.
+        assert_eq!((a.deploy.events, a.deploy.dropped), (1, 31), "{a:?}");
+        assert_eq!(a.elsewhere, 5 + 24, "{a:?}");
+        // Without its end it is a signal: 5..=14.
+        let events: Vec<&EventRow> = list[..1].iter().collect();
+        assert_eq!(attribute(&rows, &events).deploy.dropped, 10);
     }
 
     #[test]

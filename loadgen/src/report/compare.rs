@@ -57,7 +57,8 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
         "Requests dropped on deploy, after a kill, after a pause",
         "each second's dropped requests (no HTTP answer after retries: refused, closed or \
          timeout) are charged to the latest chaos action (deploy, kill or pause) that began \
-         in that second or up to 10 s before it; seconds that no action preceded are \
+         in that second or up to 10 s before it (a deploy by command: up to 10 s after it \
+         ended); seconds that no action preceded are \
          \"away from any chaos\". The four figures add up to the mode's dropped requests. \
          503 and other 5xx answers in the same seconds are shown beside them.",
     ),

@@ -9,7 +9,7 @@
 //! copied to another machine renders the same.
 
 mod attribution;
-mod chart;
+pub(crate) mod chart;
 pub(crate) mod compare;
 pub(crate) mod data;
 pub(crate) mod fmt;

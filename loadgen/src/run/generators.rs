@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::engine::shards::{self, ShardSpec, Shards};
 use crate::engine::snapshot::Message;
-use crate::engine::{self, EnginePlan};
+use crate::engine::{self, EnginePlan, Target};
 use crate::plan::RunPlan;
 use crate::plan::arrivals::Shard;
 use crate::sut::Server;
@@ -68,6 +68,8 @@ impl Generators {
                 count: processes,
                 addr: server.addr,
                 host: &server.host,
+                base_path: &server.base_path,
+                tls: server.tls,
                 t0_unix_ns: shards::unix_ns(t0_wall),
                 nonce,
                 threads,
@@ -75,8 +77,13 @@ impl Generators {
             };
             Generators::Sharded(Shards::spawn(&spec, tx)?)
         } else {
-            let engine =
-                EnginePlan::new(plan, Shard::WHOLE, server.addr, server.host.clone(), nonce);
+            let target = Target {
+                addr: server.addr,
+                host: server.host.clone(),
+                base_path: server.base_path.clone(),
+                tls: server.tls,
+            };
+            let engine = EnginePlan::new(plan, Shard::WHOLE, target, nonce);
             let (stop, stop_rx) = watch::channel(false);
             let task = tokio::spawn(engine::run_threads(engine, threads, t0, stop_rx, tx));
             Generators::Local { stop, task }

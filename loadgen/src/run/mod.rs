@@ -35,6 +35,10 @@ pub struct RunOptions {
     pub allow_remote: bool,
     /// One execution segment of a run spread over machines (`--shard I/N`).
     pub segment: Option<crate::segment::SegmentRun>,
+    /// What the run leaves for CI and later runs (summary.json, history, JUnit...).
+    pub publish: crate::publish::PublishOptions,
+    /// `--metrics-listen`: live OpenMetrics, fed from the merged snapshots.
+    pub live: Option<crate::live::LiveMetrics>,
 }
 
 /// Why a run could not finish its job.
@@ -145,6 +149,9 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
                 .into_iter()
                 .map(|what| format!("mode {}: {what}", mode.name)),
         );
+        if let Some(live) = &opts.live {
+            live.mode_ended(&mode.name);
+        }
         done.push(ended.outcome);
         write(&dir, &done, &events)?;
         aborted_by = ended.aborted_by;
@@ -159,26 +166,32 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
         let metrics = RunMetrics {
             modes: &done,
             events: &events,
+            baseline: opts.publish.baseline.as_ref(),
+            baseline_required: plan.baseline.required,
         };
         let verdicts = gate::evaluate(&plan.thresholds, &metrics);
         runfolder::write_thresholds(&dir, &verdicts).map_err(folder_err)?;
         verdicts
     };
     // A segment's folder holds every file the report is drawn from; its pages are the
-    // merged run's (`loadgen report DIR` draws one segment's on demand).
-    let report_error = match &opts.segment {
-        Some(_) => None,
-        None => report::render(&dir).err(),
-    };
-    Ok(RunResult {
+    // merged run's (`loadgen report DIR` draws one segment's on demand), and so is its
+    // place in the history (a 1/N share there would be taken for a run of the scenario).
+    let segment = opts.segment.is_some();
+    let mut result = RunResult {
         dir,
         interrupted,
         modes: done,
         verdicts,
         aborted_by,
-        report_error,
+        report_error: None,
         harness_failures,
-    })
+    };
+    // summary.json, history (and its trend chart), JUnit: before the report reads the folder.
+    if !segment {
+        crate::publish::after_run(plan, &opts.publish, &mut result);
+        result.report_error = report::render(&result.dir).err();
+    }
+    Ok(result)
 }
 
 /// Starts the mode's server, waits until it is ready, runs `body` with it, and stops

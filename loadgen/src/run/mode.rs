@@ -237,6 +237,9 @@ impl Load<'_> {
     /// Merges one message; true when every generator has sent its final data.
     fn merge(&mut self, m: Message, events: &EventLog) -> bool {
         self.data.push(m);
+        if let Some(live) = &self.opts.live {
+            live.update(&self.data, || events.snapshot());
+        }
         let next = self
             .timetable
             .iter()

@@ -231,6 +231,7 @@ fn verdicts() -> Vec<Verdict> {
             unit: "",
             pass: true,
             incomplete: None,
+            ..Verdict::default()
         },
         Verdict {
             threshold: "cluster.p99 < 1s".into(),
@@ -238,6 +239,7 @@ fn verdicts() -> Vec<Verdict> {
             unit: "ms",
             pass: false,
             incomplete: None,
+            ..Verdict::default()
         },
         Verdict {
             threshold: "single.server_cpu < 2".into(),
@@ -245,6 +247,7 @@ fn verdicts() -> Vec<Verdict> {
             unit: "",
             pass: false,
             incomplete: None,
+            ..Verdict::default()
         },
     ]
 }

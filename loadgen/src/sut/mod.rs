@@ -75,6 +75,11 @@ pub struct Server {
     pub addr: SocketAddr,
     /// `Host` header value.
     pub host: String,
+    /// The path of an external target's URL (`/api/v1`), put before every request's
+    /// path; empty for a server loadgen starts.
+    pub base_path: String,
+    /// An `https://` target: requests go over TLS.
+    pub tls: bool,
     child: Option<Child>,
     /// The started server's PID, `None` while the naive supervisor restarts it.
     pub pid: Option<u32>,
@@ -105,23 +110,25 @@ fn free_port() -> Result<u16, TargetError> {
         })
 }
 
-/// Splits `http://host:port/...` into (host, port).
+/// Splits `http://host:port/...` (or `https://`, port 443 by default) into (host, port).
 fn parse_url(mode: &str, url: &str) -> Result<(String, u16), TargetError> {
     let bad = |why: &str| TargetError::BadUrl {
         mode: mode.into(),
         url: url.into(),
         why: why.into(),
     };
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| bad("only http:// is supported"))?;
+    let (rest, default_port) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (rest, 80),
+        (_, Some(rest)) => (rest, 443),
+        _ => return Err(bad("only http:// and https:// are supported")),
+    };
     let authority = rest.split('/').next().unwrap_or("");
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
             h.to_string(),
             p.parse::<u16>().map_err(|_| bad("bad port"))?,
         ),
-        _ => (authority.to_string(), 80),
+        _ => (authority.to_string(), default_port),
     };
     if host.is_empty() {
         return Err(bad("no host"));
@@ -195,11 +202,13 @@ impl Server {
             mode: mode.name.clone(),
             addr,
             host: format!("{host}:{port}"),
+            base_path: String::new(),
+            tls: false,
             pid: child.id(),
             pidfile: None,
             child: Some(child),
             argv,
-            workers: mode.workers,
+            workers: mode.workers.clone(),
             supervise: mode.supervise,
             ready: None,
             db_dir: Some(db_dir),
@@ -242,9 +251,11 @@ impl Server {
             mode: mode.name.clone(),
             addr,
             host: format!("{host}:{port}"),
+            base_path: crate::engine::request::base_path(url),
+            tls: url.starts_with("https://"),
             child: None,
             argv: Vec::new(),
-            workers: mode.workers,
+            workers: mode.workers.clone(),
             // Nobody can restart a server the harness did not start.
             supervise: false,
             ready: None,
@@ -270,7 +281,12 @@ impl Server {
                     });
                 }
             }
-            if probe(self.addr, &self.host, path).await {
+            let ready = if self.tls {
+                crate::engine::probe::probe_tls(self.addr, &self.host, path).await
+            } else {
+                probe(self.addr, &self.host, path).await
+            };
+            if ready {
                 return Ok(());
             }
             if start.elapsed() >= limit {
@@ -328,6 +344,10 @@ mod tests {
             parse_url("m", "http://localhost").ok(),
             Some(("localhost".into(), 80))
         );
-        assert!(parse_url("m", "https://127.0.0.1").is_err());
+        assert_eq!(
+            parse_url("m", "https://127.0.0.1").ok(),
+            Some(("127.0.0.1".into(), 443))
+        );
+        assert!(parse_url("m", "ftp://127.0.0.1").is_err());
     }
 }

@@ -84,7 +84,7 @@ impl ServerControl for Server {
     }
 
     fn worker_set(&self) -> WorkerSet {
-        self.workers
+        self.workers.clone()
     }
 
     fn supervised(&self) -> bool {

@@ -1,7 +1,8 @@
 //! The CI gate: evaluates a scenario's thresholds against what a run measured and
 //! prints the verdict table. It is the one place that maps a threshold metric to a
 //! number of the run (counts and latencies from the merged mode data, downtime from the
-//! event log, lost/duplicate/phantom/oversold/vanished from the invariant checks), so the
+//! event log, lost/duplicate/phantom/oversold/vanished from the invariant checks, the
+//! baseline's figures from the history or a named run), so the
 //! table, thresholds.csv and the exit status always agree. Parsing and comparing live
 //! in `threshold`; deciding the exit code is `main`'s.
 
@@ -9,15 +10,20 @@ use std::fmt::Write as _;
 
 use crate::engine::snapshot::Hist;
 use crate::engine::timeline::{ModeOutcome, Timeline};
+use crate::history::Baseline;
 use crate::observe::events::{EventSink, Kind};
 use crate::outcome::{Class, Counts};
 use crate::plan::threshold::{Metric, Metrics, Threshold, Verdict};
 use crate::verdict::invariants::InvariantReport;
 
-/// The measured values of a run (or of the modes run so far).
+/// The measured values of a run (or of the modes run so far), and the baseline that
+/// relative thresholds compare with.
 pub struct RunMetrics<'a> {
     pub modes: &'a [ModeOutcome],
     pub events: &'a EventSink,
+    pub baseline: Option<&'a Baseline>,
+    /// The scenario's `baseline.required`.
+    pub baseline_required: bool,
 }
 
 impl Metrics for RunMetrics<'_> {
@@ -30,6 +36,14 @@ impl Metrics for RunMetrics<'_> {
     fn incomplete(&self, mode: &str) -> Option<String> {
         let m = self.modes.iter().find(|m| m.mode() == mode)?;
         cut_off(&m.measured).map(|why| format!("not fully measured: {why}"))
+    }
+
+    fn baseline(&self, mode: &str, step: Option<&str>, metric: Metric) -> Option<f64> {
+        self.baseline?.value(mode, step, metric)
+    }
+
+    fn baseline_required(&self) -> bool {
+        self.baseline_required
     }
 }
 
@@ -129,7 +143,8 @@ pub fn breached_early<'a>(
 ) -> Option<&'a Threshold> {
     use crate::plan::threshold::Op;
     thresholds.iter().filter(|t| t.abort_on_fail).find(|t| {
-        let applies = t.mode.as_deref().is_none_or(|m| m == data.mode);
+        // A limit relative to a baseline is judged at the end only.
+        let applies = t.baseline.is_none() && t.mode.as_deref().is_none_or(|m| m == data.mode);
         let monotonic = matches!(
             t.metric,
             Metric::Dropped
@@ -162,14 +177,19 @@ pub fn table(verdicts: &[Verdict]) -> String {
         .max()
         .unwrap_or(9)
         .max(9);
-    let _ = writeln!(out, "{:<width$}  {:>16}  verdict", "threshold", "actual");
-    for v in verdicts {
-        let verdict = if v.pass { "pass" } else { "FAIL" };
+    let actuals: Vec<String> = verdicts.iter().map(Verdict::actual_text).collect();
+    let actual_w = actuals.iter().map(String::len).max().unwrap_or(16).max(16);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>actual_w$}  verdict",
+        "threshold", "actual"
+    );
+    for (v, actual) in verdicts.iter().zip(&actuals) {
+        let verdict = v.word();
         let _ = writeln!(
             out,
-            "{:<width$}  {:>16}  {verdict}",
-            v.threshold,
-            v.actual_text()
+            "{:<width$}  {actual:>actual_w$}  {verdict}",
+            v.threshold
         );
     }
     out

@@ -238,8 +238,14 @@ pub fn temp_dir(tag: &str) -> TempDir {
         .expect("create temp dir")
 }
 
+/// The loadgen binary, with no history (tests must not write reports/history.sqlite
+/// into the source tree) and no GitHub step summary; tests of those opt back in.
 pub fn loadgen() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadgen"));
+    cmd.env("LOADGEN_NO_HISTORY", "1")
+        .env_remove("LOADGEN_HISTORY")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    cmd
 }
 
 /// A finished `loadgen run` with its folder.

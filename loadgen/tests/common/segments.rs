@@ -157,6 +157,10 @@ pub fn segment_command(
         Some((first, rest)) => {
             let mut c = Command::new(first);
             c.args(rest).arg(env!("CARGO_BIN_EXE_loadgen"));
+            // As `loadgen()` does: no history in the source tree.
+            c.env("LOADGEN_NO_HISTORY", "1")
+                .env_remove("LOADGEN_HISTORY")
+                .env_remove("GITHUB_STEP_SUMMARY");
             c
         }
         None => loadgen(),

@@ -1,5 +1,5 @@
 //! Carries out one mode's chaos timetable against the live server: sends the deploy
-//! signal to the master, SIGKILLs a random worker, SIGSTOPs one and SIGCONTs it later,
+//! signal to the master (or runs the deploy command, see `command`), SIGKILLs a random worker, SIGSTOPs one and SIGCONTs it later,
 //! and logs each action with its time and target PID. For a single-process target the
 //! harness also plays the seed's naive supervisor: once the process has exited after a
 //! deploy or a kill it starts it again and logs the downtime from exit to ready. What a
@@ -18,7 +18,9 @@ use rand::{RngExt, SeedableRng};
 use crate::observe::events::{EventLog, Kind};
 use crate::observe::procs;
 use crate::observe::watcher::{Watcher, WorkerSet};
-use crate::plan::chaos::{ActionKind, PlannedAction, Release};
+use crate::plan::chaos::{ActionKind, DeployBy, PlannedAction, Release};
+
+mod command;
 
 /// The server as chaos sees it.
 pub trait ServerControl: Send {
@@ -95,6 +97,8 @@ impl ChaosRun<'_> {
         let mut seq = self.timetable.len();
         let mut paused: Vec<i32> = Vec::new();
         let mut report = ChaosReport::default();
+        // Deploy commands still running, each with its action.
+        let mut commands = Vec::new();
         tokio::pin!(stop);
 
         let result = loop {
@@ -116,6 +120,22 @@ impl ChaosRun<'_> {
                 }
                 Step::Act(action) => action,
             };
+            if let ActionKind::Deploy {
+                by: DeployBy::Command(cmd),
+                release,
+            } = &action.kind
+            {
+                let started = match release.is_empty() {
+                    true => Ok(String::new()),
+                    false => server.install(release),
+                }
+                .and_then(|installed| command::start(cmd, &installed, self.events));
+                match started {
+                    Ok(task) => commands.push((action, task)),
+                    Err(reason) => self.skipped(&action, &reason, &mut report),
+                }
+                continue;
+            }
             // The process the action goes to (a deploy first installs its release),
             // then whether the signal reached it.
             let mut installed = String::new();
@@ -134,11 +154,16 @@ impl ChaosRun<'_> {
             };
             let sent = target.and_then(|pid| {
                 let (kind, signal, detail) = match &action.kind {
-                    ActionKind::Deploy { signal, .. } if installed.is_empty() => {
-                        (Kind::Deploy, *signal, signal.to_string())
-                    }
-                    ActionKind::Deploy { signal, .. } => {
-                        (Kind::Deploy, *signal, format!("{signal}, {installed}"))
+                    ActionKind::Deploy {
+                        by: DeployBy::Signal(signal),
+                        ..
+                    } if installed.is_empty() => (Kind::Deploy, *signal, signal.to_string()),
+                    ActionKind::Deploy {
+                        by: DeployBy::Signal(signal),
+                        ..
+                    } => (Kind::Deploy, *signal, format!("{signal}, {installed}")),
+                    ActionKind::Deploy { .. } => {
+                        return Err("a deploy by command sends no signal".to_string());
                     }
                     ActionKind::Kill { signal } => (Kind::Kill, *signal, signal.to_string()),
                     ActionKind::Pause { duration } => (
@@ -169,6 +194,22 @@ impl ChaosRun<'_> {
         };
         for pid in paused {
             self.resume(pid);
+        }
+        // Each command is bounded by its own time limit.
+        for (action, task) in commands {
+            let failed = match task.await {
+                Ok(Ok(())) => continue,
+                Ok(Err(reason)) => reason,
+                Err(e) => format!("the task that ran the deploy command failed: {e}"),
+            };
+            let optional = if action.optional { " (optional)" } else { "" };
+            let detail = format!(
+                "deploy at {:.2}s{optional}: {failed}",
+                action.at.as_secs_f64()
+            );
+            if !action.optional {
+                report.unapplied.push(detail);
+            }
         }
         // What the load did not last long enough for: said, not counted against the
         // server (`loadgen validate` refuses fixed times after the expected end).
@@ -206,16 +247,22 @@ impl ChaosRun<'_> {
     /// Workers are sorted by PID so a seed picks the same position.
     fn pick_worker<S: ServerControl>(&self, server: &S, rng: &mut StdRng) -> Result<i32, String> {
         let root = server.root_pid()?;
-        let candidates: Vec<i32> = match server.worker_set() {
+        let set = server.worker_set();
+        let candidates: Vec<i32> = match set {
             WorkerSet::Itself => vec![root],
-            WorkerSet::Children => procs::children(root)
-                .unwrap_or_default()
+            WorkerSet::Children { .. } => set
+                .members(root)
                 .into_iter()
                 .filter(|pid| matches!(procs::read_stat(*pid), Ok(Some(s)) if s.state != 'Z'))
                 .collect(),
         };
         if candidates.is_empty() {
-            return Err(format!("no live worker under pid {root}"));
+            return Err(match set {
+                WorkerSet::Children {
+                    cmdline: Some(text),
+                } => format!("no live worker under pid {root} whose command line has `{text}`"),
+                _ => format!("no live worker under pid {root}"),
+            });
         }
         Ok(candidates[rng.random_range(0..candidates.len())])
     }
@@ -275,5 +322,7 @@ pub enum ChaosError {
     Restart { reason: String },
 }
 
+#[cfg(test)]
+mod command_tests;
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use crate::observe::procs;
 use crate::observe::watcher::WorkerSet;
 use crate::plan::chaos::ActionKind;
 
-struct Proc {
+pub(super) struct Proc {
     child: Option<Child>,
     set: WorkerSet,
     supervised: bool,
@@ -21,7 +21,7 @@ struct Proc {
 }
 
 impl Proc {
-    fn spawn(command: Vec<&'static str>, set: WorkerSet, supervised: bool) -> Proc {
+    pub(super) fn spawn(command: Vec<&'static str>, set: WorkerSet, supervised: bool) -> Proc {
         let child = spawn(&command);
         Proc {
             child: Some(child),
@@ -60,7 +60,7 @@ impl ServerControl for Proc {
             .ok_or_else(|| "down".to_string())
     }
     fn worker_set(&self) -> WorkerSet {
-        self.set
+        self.set.clone()
     }
     fn install(&mut self, _release: &crate::plan::chaos::Release) -> Result<String, String> {
         Err("a test process has no release to install".into())
@@ -88,7 +88,7 @@ impl ServerControl for Proc {
 }
 
 /// Runs `timetable` against `server` until it is done or `stop` resolves; the log.
-async fn run_chaos(
+pub(super) async fn run_chaos(
     server: &mut Proc,
     timetable: &[PlannedAction],
     seed: u64,
@@ -107,7 +107,7 @@ async fn run_chaos(
     events
 }
 
-fn at(ms: u64, kind: ActionKind) -> PlannedAction {
+pub(super) fn at(ms: u64, kind: ActionKind) -> PlannedAction {
     PlannedAction {
         at: Duration::from_millis(ms),
         kind,
@@ -119,7 +119,7 @@ fn at(ms: u64, kind: ActionKind) -> PlannedAction {
 async fn kills_and_pauses_hit_live_workers_and_paused_ones_are_resumed() {
     let mut server = Proc::spawn(
         vec!["sh", "-c", "sleep 30 & sleep 30 & sleep 30 & wait"],
-        WorkerSet::Children,
+        WorkerSet::ALL_CHILDREN,
         false,
     );
     let root = server.root_pid().expect("root pid");
@@ -206,7 +206,7 @@ async fn the_naive_supervisor_restarts_a_single_process_and_logs_the_downtime() 
             20,
             ActionKind::Deploy {
                 release: Default::default(),
-                signal: Signal::SIGTERM,
+                by: crate::plan::chaos::DeployBy::Signal(Signal::SIGTERM),
             },
         ),
         at(

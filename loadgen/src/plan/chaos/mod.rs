@@ -7,4 +7,6 @@ mod spec;
 mod timetable;
 
 pub use spec::rule_from;
-pub use timetable::{ActionKind, ChaosRule, PlannedAction, Release, When, plan};
+pub use timetable::{
+    ActionKind, ChaosRule, DeployBy, DeployCommand, PlannedAction, Release, When, plan,
+};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::timetable::{ActionKind, ChaosRule, Release, When};
+use super::timetable::{ActionKind, ChaosRule, DeployBy, DeployCommand, Release, When};
 use crate::plan::scenario::Chaos;
 
 /// Validates one `[[chaos]]` entry of a scenario whose modes are `modes`.
@@ -25,7 +25,7 @@ pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, S
     };
     let kind = match spec.action.as_str() {
         "deploy" => ActionKind::Deploy {
-            signal: signal(Signal::SIGTERM)?,
+            by: deploy_by(spec, signal(Signal::SIGTERM)?)?,
             release: Release {
                 version: spec.version.clone(),
                 start_link: spec.start_link.clone(),
@@ -57,6 +57,15 @@ pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, S
         return bad("duration", "only a pause has a `duration`".into());
     }
     if !matches!(kind, ActionKind::Deploy { .. }) {
+        if spec.command.is_some() {
+            return bad("command", "only a deploy runs a command".into());
+        }
+        if spec.timeout.is_some() {
+            return bad(
+                "timeout",
+                "only a deploy by `command` has a `timeout`".into(),
+            );
+        }
         if spec.version.is_some() {
             return bad("version", "only a deploy changes the version".into());
         }
@@ -140,6 +149,40 @@ pub fn rule_from(spec: &Chaos, modes: &[String]) -> Result<ChaosRule, (String, S
         modes: spec.modes.clone(),
         optional: spec.optional,
     })
+}
+
+/// Default limit on a deploy command: a PM2 reload or a rollout of a few workers.
+const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A deploy sends `signal`, or runs the rule's `command` (then no signal is given).
+fn deploy_by(spec: &Chaos, signal: Signal) -> Result<DeployBy, (String, String)> {
+    let bad = |key: &str, message: &str| Err((key.to_string(), message.to_string()));
+    let Some(argv) = &spec.command else {
+        if spec.timeout.is_some() {
+            return bad("timeout", "a `timeout` goes with a deploy `command`");
+        }
+        return Ok(DeployBy::Signal(signal));
+    };
+    if spec.signal.is_some() {
+        return bad(
+            "command",
+            "give either `signal` or `command`: a deploy by command sends no signal",
+        );
+    }
+    if argv.first().is_none_or(|program| program.trim().is_empty()) {
+        return bad(
+            "command",
+            "give the program and its arguments, e.g. [\"pm2\", \"reload\", \"all\"]",
+        );
+    }
+    let timeout = spec.timeout.map_or(DEFAULT_COMMAND_TIMEOUT, |t| t.0);
+    if timeout.is_zero() {
+        return bad("timeout", "must be above zero");
+    }
+    Ok(DeployBy::Command(DeployCommand {
+        argv: argv.clone(),
+        timeout,
+    }))
 }
 
 /// `SIGTERM`, `TERM` or `sigterm`.

@@ -13,9 +13,9 @@ use rand::{RngExt, SeedableRng};
 /// What an action does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionKind {
-    /// Signal the master (or the single process): a deploy, of a new release when
-    /// the rule names one.
-    Deploy { signal: Signal, release: Release },
+    /// Signal the master (or the single process), or run a command: a deploy, of a
+    /// new release when the rule names one.
+    Deploy { by: DeployBy, release: Release },
     /// Signal a random worker (or the single process): a crash.
     Kill { signal: Signal },
     /// SIGSTOP a random worker, SIGCONT it after `duration`: a stalled process.
@@ -23,6 +23,22 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// What `loadgen validate` shows of the action: its name, and for a deploy by
+    /// command the command and its time limit.
+    pub fn label(&self) -> String {
+        match self {
+            ActionKind::Deploy {
+                by: DeployBy::Command(c),
+                ..
+            } => format!(
+                "deploy by `{}` (at most {}s)",
+                c.argv.join(" "),
+                c.timeout.as_secs_f64()
+            ),
+            other => other.name().to_string(),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             ActionKind::Deploy { .. } => "deploy",
@@ -30,6 +46,22 @@ impl ActionKind {
             ActionKind::Pause { .. } => "pause",
         }
     }
+}
+
+/// How a deploy reaches the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeployBy {
+    /// A signal to the master (or the single process).
+    Signal(Signal),
+    /// A command the harness runs (`pm2 reload all`, `kubectl rollout restart ...`).
+    Command(DeployCommand),
+}
+
+/// A deploy command: argv (no shell) and how long it may run before it is killed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployCommand {
+    pub argv: Vec<String>,
+    pub timeout: Duration,
 }
 
 /// What a deploy changes before it signals a server loadgen started: the version file
@@ -197,7 +229,7 @@ mod tests {
     fn fixed_times_are_sorted_filtered_by_mode_and_cut_at_the_end() {
         let deploy = ChaosRule {
             kind: ActionKind::Deploy {
-                signal: Signal::SIGTERM,
+                by: DeployBy::Signal(Signal::SIGTERM),
                 release: Release::default(),
             },
             when: When::At(vec![Duration::from_secs(20), Duration::from_secs(99)]),

@@ -6,8 +6,10 @@
 
 pub mod duration;
 pub mod locate;
+pub mod request;
 
 pub use duration::{Dur, ThinkRange};
+pub use request::RequestSettings;
 
 use serde::Deserialize;
 
@@ -21,6 +23,9 @@ pub struct Scenario {
     pub load: Load,
     #[serde(default)]
     pub journey: Vec<Step>,
+    /// Headers every request carries, and the per-user cookie jar.
+    #[serde(default)]
+    pub request: RequestSettings,
     /// CI-gate thresholds, as written.
     #[serde(default)]
     pub thresholds: Vec<Threshold>,
@@ -29,6 +34,23 @@ pub struct Scenario {
     pub chaos: Vec<Chaos>,
     /// Where the shop's audit view and lookups are; absent: no invariant checks.
     pub invariants: Option<Invariants>,
+    /// How thresholds relative to a baseline find it (`[baseline]`).
+    #[serde(default)]
+    pub baseline: BaselineKeys,
+}
+
+/// `[baseline]`: which earlier runs thresholds like `p99 < baseline * 1.25` compare
+/// with. The command line's `--baseline-runs` and `--baseline-branch` win.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineKeys {
+    /// The median of the last `runs` passing runs (default 1: the last one).
+    pub runs: Option<u32>,
+    /// Only runs made on this git branch.
+    pub branch: Option<String>,
+    /// A relative threshold with no baseline fails instead of reading "no baseline".
+    #[serde(default)]
+    pub required: bool,
 }
 
 /// One `[[chaos]]` rule: an action at fixed times, or at a random rate.
@@ -63,6 +85,12 @@ pub struct Chaos {
     /// Deploy only: what the mode's `{start}` symlink points at from then on
     /// (`{bin_dir}` allowed), e.g. a new build or a broken one.
     pub start_link: Option<String>,
+    /// Deploy only: run this command (argv, no shell) instead of sending a signal,
+    /// e.g. `["pm2", "reload", "all"]`; its start and end are the deploy's window.
+    pub command: Option<Vec<String>>,
+    /// Deploy by command only: how long the command may run before it is killed
+    /// (default 60s); overrunning fails the action.
+    pub timeout: Option<Dur>,
 }
 
 /// `at = "20s"` or `at = ["10s", "30s"]`.
@@ -124,10 +152,11 @@ pub struct Mode {
     pub pidfile: Option<String>,
     #[serde(default)]
     pub deploy_strategy: String,
-    /// Which processes serve: `children` of the started process (a master), or the
-    /// process `itself` (single). Chaos kills and pauses these.
+    /// Which processes serve: `children` of the started process (a master), the
+    /// process `itself` (single), or `{ children = true, cmdline = "app.js" }` (only
+    /// the children whose command line contains it). Chaos kills and pauses these.
     #[serde(default)]
-    pub workers: WorkerSetName,
+    pub workers: Workers,
     /// What the `{start}` placeholder (a symlink loadgen makes) points at when the
     /// mode starts; a deploy may point it elsewhere. `{bin_dir}` allowed.
     pub start_link: Option<String>,
@@ -148,6 +177,30 @@ pub enum WorkerSetName {
     #[default]
     Children,
     Itself,
+}
+
+/// `workers = "children"`, `"itself"`, or a filter on the master's children.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Workers {
+    Named(WorkerSetName),
+    Filter(WorkerFilter),
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Workers::Named(WorkerSetName::Children)
+    }
+}
+
+/// `workers = { children = true, cmdline = "app.js" }`: the children of the master
+/// whose command line (`/proc/PID/cmdline`, arguments joined by spaces) contains
+/// `cmdline`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerFilter {
+    pub children: bool,
+    pub cmdline: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -228,6 +281,14 @@ pub struct Step {
     pub method: String,
     pub path: String,
     pub body: Option<String>,
+    /// The body's `Content-Type` (default `application/json`).
+    pub content_type: Option<String>,
+    /// A form body instead: field -> value template, sent URL-encoded as
+    /// `application/x-www-form-urlencoded`.
+    pub form: Option<toml::Table>,
+    /// Header name -> value template for this step (over `[request].headers`).
+    #[serde(default)]
+    pub headers: toml::Table,
     /// Statuses that count as `ok` beyond 2xx (e.g. 409 out of stock); when given,
     /// a user continues only on one of these.
     #[serde(default)]

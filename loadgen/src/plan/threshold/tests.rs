@@ -130,3 +130,77 @@ fn evaluates_each_mode_and_fails_what_was_not_measured() {
     );
     assert_eq!(unmeasured[0].actual_text(), "not measured");
 }
+
+/// Made-up metrics with a baseline table beside them.
+struct WithBaseline {
+    now: Table,
+    before: Option<Table>,
+    required: bool,
+}
+
+impl Metrics for WithBaseline {
+    fn value(&self, mode: &str, step: Option<&str>, metric: Metric) -> Option<f64> {
+        self.now.value(mode, step, metric)
+    }
+
+    fn baseline(&self, mode: &str, step: Option<&str>, metric: Metric) -> Option<f64> {
+        self.before.as_ref()?.value(mode, step, metric)
+    }
+
+    fn baseline_required(&self) -> bool {
+        self.required
+    }
+}
+
+#[test]
+fn parses_limits_relative_to_a_baseline() {
+    let t = parse("cluster.p99 < baseline * 1.25").expect("valid");
+    assert_eq!(t.baseline, Some(Relative::Times(1.25)));
+    let t = parse("cluster.checkout.p50 <= baseline + 20ms").expect("valid");
+    assert_eq!(t.baseline, Some(Relative::Plus(20.0)));
+    assert_eq!(
+        parse("cluster.throughput > baseline")
+            .expect("valid")
+            .baseline,
+        Some(Relative::Times(1.0))
+    );
+    for bad in [
+        "lost_orders <= baseline",
+        "cluster.downtime < baseline * 2",
+        "cluster.p99 < baseline * fast",
+        "cluster.p99 < baseline / 2",
+        "cluster.dropped < baseline + 1%",
+        "cluster.p99 < baseline * -1",
+    ] {
+        assert!(
+            matches!(parse(bad), Err(ThresholdError::Value { .. })),
+            "{bad} must be refused"
+        );
+    }
+}
+
+#[test]
+fn a_relative_limit_follows_the_baseline_and_none_reads_no_baseline() {
+    let t = parse("cluster.p99 < baseline * 1.25").expect("valid");
+    let now = || table(&[("cluster", None, Metric::P99, 130.0)]);
+    let judge = |before: Option<f64>, required| {
+        let m = WithBaseline {
+            now: now(),
+            before: before.map(|v| table(&[("cluster", None, Metric::P99, v)])),
+            required,
+        };
+        t.evaluate(&modes(), &m).remove(0)
+    };
+    let slower = judge(Some(100.0), false);
+    assert!(!slower.pass, "130 is not under 1.25 x 100");
+    assert_eq!(slower.limit, Some(125.0));
+    assert_eq!(slower.actual_text(), "130ms (baseline 100ms, limit 125ms)");
+    let same = judge(Some(110.0), false);
+    assert!(same.pass && !same.no_baseline, "130 < 137.5");
+    let none = judge(None, false);
+    assert!(none.pass && none.no_baseline);
+    assert_eq!(none.word(), "no baseline");
+    let required = judge(None, true);
+    assert!(!required.pass, "a required baseline that is missing fails");
+    assert_eq!(required.word(), "FAIL");
+}

@@ -5,8 +5,11 @@
 
 mod latency;
 mod markers;
+pub mod overlay;
 mod percentiles;
 mod throughput;
+pub mod trend;
+mod worker_bands;
 mod workers;
 
 use std::error::Error;
@@ -112,6 +115,8 @@ pub fn draw_all(run: &RunData) -> Result<Vec<ChartFile>, ReportError> {
             caption: spec.caption.to_string(),
         });
     }
+    // Drawn from the history after a run that records to one, not from this folder.
+    charts.extend(trend::existing(&run.dir));
     Ok(charts)
 }
 

@@ -18,7 +18,7 @@ const SENT: RGBColor = RGBColor(150, 150, 150);
 const COMPLETED: RGBColor = RGBColor(31, 119, 180);
 
 /// Error classes, bottom of the stack first.
-const CLASSES: [(&str, RGBColor); 8] = [
+const CLASSES: [(&str, RGBColor); 9] = [
     ("refused", RGBColor(214, 39, 40)),
     ("closed", RGBColor(255, 127, 14)),
     ("timeout", RGBColor(140, 86, 75)),
@@ -27,9 +27,10 @@ const CLASSES: [(&str, RGBColor); 8] = [
     ("other 5xx", RGBColor(148, 103, 189)),
     ("other 4xx", RGBColor(188, 189, 34)),
     ("generator error", RGBColor(23, 190, 207)),
+    ("TLS error", RGBColor(44, 160, 44)),
 ];
 
-fn class_counts(r: &SecondRow) -> [u64; 8] {
+fn class_counts(r: &SecondRow) -> [u64; 9] {
     [
         Class::Refused,
         Class::Closed,
@@ -39,6 +40,7 @@ fn class_counts(r: &SecondRow) -> [u64; 8] {
         Class::Status5xx,
         Class::Status4xx,
         Class::GeneratorError,
+        Class::TlsError,
     ]
     .map(|c| r.counts.class(c))
 }

@@ -1,5 +1,6 @@
 //! `workers.png`: per mode, the answers per second stacked by the worker process that
-//! sent them (one band per PID, a colour family per code version) on the left axis,
+//! sent them (one band per PID, a colour per PID within its version's family, the
+//! legend naming the PIDs that answered most: see `worker_bands`) on the left axis,
 //! and the live worker count on the right axis, with the chaos events marked. A
 //! deploy shows as bands of the new version taking over from the old.
 
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::worker_bands::bands;
 use super::{
     DrawResult, bold, draw_markers, font, header, legend, markers, mode_panels, time_mesh,
 };
@@ -17,77 +19,6 @@ use crate::runfolder::WorkerRow;
 
 const LIVE: RGBColor = RGBColor(20, 20, 20);
 
-/// Colour families per version, in order of first appearance: a few shades each.
-const FAMILIES: [[RGBColor; 3]; 4] = [
-    [
-        RGBColor(31, 119, 180),
-        RGBColor(107, 174, 214),
-        RGBColor(8, 81, 156),
-    ],
-    [
-        RGBColor(253, 141, 60),
-        RGBColor(230, 85, 13),
-        RGBColor(253, 190, 133),
-    ],
-    [
-        RGBColor(49, 163, 84),
-        RGBColor(116, 196, 118),
-        RGBColor(0, 109, 44),
-    ],
-    [
-        RGBColor(117, 107, 177),
-        RGBColor(158, 154, 200),
-        RGBColor(84, 39, 143),
-    ],
-];
-
-/// One worker's answers per second, dense over the time axis.
-struct Band {
-    version_index: usize,
-    shade: usize,
-    per_second: Vec<u64>,
-}
-
-/// The versions in order of first appearance, and one band per PID (each PID keeps
-/// the version it first answered with).
-fn bands(rows: &[&WorkerRow], seconds: usize) -> (Vec<String>, Vec<Band>) {
-    let mut versions: Vec<String> = Vec::new();
-    let mut by_pid: BTreeMap<u32, usize> = BTreeMap::new();
-    let mut bands: Vec<Band> = Vec::new();
-    let mut ordered: Vec<&&WorkerRow> = rows.iter().collect();
-    ordered.sort_by_key(|r| (r.second, r.worker_pid));
-    for r in ordered {
-        let version_index = match versions.iter().position(|v| *v == r.version) {
-            Some(i) => i,
-            None => {
-                versions.push(r.version.clone());
-                versions.len() - 1
-            }
-        };
-        let band = *by_pid.entry(r.worker_pid).or_insert_with(|| {
-            let shade = bands
-                .iter()
-                .filter(|b| b.version_index == version_index)
-                .count();
-            bands.push(Band {
-                version_index,
-                shade,
-                per_second: vec![0; seconds],
-            });
-            bands.len() - 1
-        });
-        if let Some(slot) = bands[band].per_second.get_mut(r.second as usize) {
-            *slot += r.responses;
-        }
-    }
-    (versions, bands)
-}
-
-fn band_color(b: &Band) -> RGBColor {
-    let family = FAMILIES[b.version_index % FAMILIES.len()];
-    family[b.shade % family.len()]
-}
-
 pub fn draw(
     root: &DrawingArea<BitMapBackend<'_>, Shift>,
     run: &RunData,
@@ -96,7 +27,7 @@ pub fn draw(
     let body = header(
         root,
         title,
-        "Answers per second stacked by the worker process that sent them (one band per PID, one \
+        "Answers per second stacked by the worker process that sent them (a colour per PID, one \
          colour family per code version); the black line is the number of live workers.",
         &super::marker_kinds(run),
     )?;
@@ -106,11 +37,11 @@ pub fn draw(
     let mut per_mode = Vec::new();
     for mode in run.mode_names() {
         let rows: Vec<&WorkerRow> = run.workers.iter().filter(|w| w.mode == mode).collect();
-        let (versions, bands) = bands(&rows, seconds);
+        let (_, bands) = bands(&rows, seconds);
         for s in 0..seconds {
             answers_max = answers_max.max(bands.iter().map(|b| b.per_second[s]).sum());
         }
-        per_mode.push((mode, versions, bands));
+        per_mode.push((mode, bands));
     }
     let live_max = run
         .seconds
@@ -120,14 +51,18 @@ pub fn draw(
         .unwrap_or(1)
         .max(1);
 
-    for (panel, (mode, versions, bands)) in mode_panels(&body, run).iter().zip(per_mode) {
+    for (panel, (mode, bands)) in mode_panels(&body, run).iter().zip(per_mode) {
+        // Room above the data for the legend (one line per band, plus the live line).
+        let plot_h = f64::from(panel.dim_in_pixel().1.saturating_sub(110).max(60));
+        let legend_h = (bands.len() as f64 + 1.0) * 17.0 + 16.0;
+        let data_share = (1.0 - legend_h / plot_h).clamp(0.35, 0.87);
         let mut chart = ChartBuilder::on(panel)
             .caption(mode, bold(20))
             .margin(10)
             .x_label_area_size(48)
             .y_label_area_size(86)
             .right_y_label_area_size(80)
-            .build_cartesian_2d(x.clone(), 0f64..answers_max as f64 * 1.15)?
+            .build_cartesian_2d(x.clone(), 0f64..answers_max as f64 / data_share)?
             .set_secondary_coord(x.clone(), 0f64..f64::from(live_max) * 1.5 + 0.5);
         time_mesh(&mut chart, "answers per second", &|v| fmt::axis_count(*v))?;
         chart
@@ -167,26 +102,15 @@ pub fn draw(
                 outline.push((s as f64 + 1.0, b as f64));
                 outline.push((s as f64, b as f64));
             }
-            chart.draw_series(std::iter::once(Polygon::new(
-                outline,
-                band_color(band).filled(),
-            )))?;
-            below = upper;
-        }
-        for (i, version) in versions.iter().enumerate() {
-            let n = bands.iter().filter(|b| b.version_index == i).count();
-            let color = FAMILIES[i % FAMILIES.len()][0];
+            let color = band.color;
             chart
-                .draw_series(std::iter::empty::<Polygon<(f64, f64)>>())?
-                .label(format!(
-                    "version {version}: {n} process{}",
-                    if n == 1 { "" } else { "es" }
-                ))
+                .draw_series(std::iter::once(Polygon::new(outline, color.filled())))?
+                .label(band.label.clone())
                 .legend(move |(lx, ly)| {
                     Rectangle::new([(lx, ly - 6), (lx + 18, ly + 6)], color.filled())
                 });
+            below = upper;
         }
-
         let live = live_series(run, mode);
         chart
             .draw_secondary_series(LineSeries::new(live.points, LIVE.stroke_width(3)))?
@@ -194,7 +118,7 @@ pub fn draw(
             .legend(|(lx, ly)| {
                 PathElement::new(vec![(lx, ly), (lx + 22, ly)], LIVE.stroke_width(3))
             });
-        legend(&mut chart, 12, 14)?;
+        legend(&mut chart, 12, 13)?;
     }
     Ok(())
 }

@@ -12,21 +12,22 @@ pub fn count_tone(n: u64) -> Tone {
     if n == 0 { Tone::Good } else { Tone::Bad }
 }
 
-/// Dropped (and 5xx) requests charged to one kind of chaos action.
+/// Dropped (and 5xx) requests charged to one kind of chaos action: from its start to
+/// its end (a deploy by command lasts; a signal is an instant) and the window after.
 fn cause_cell(c: &Cause, what: &str, none: &str) -> Cell {
     if c.events == 0 {
         return Cell::text(none).tone(Tone::Muted);
     }
     let mut s = format!(
-        "{} dropped, of {} requests completing within {} s of {}",
+        "{} dropped, of {} requests completing during {} and the {} s after",
         fmt::count(c.dropped),
         fmt::count(c.completed),
-        attribution::WINDOW_S,
         if c.events == 1 {
             format!("the {what}")
         } else {
             format!("{} {what}s", c.events)
-        }
+        },
+        attribution::WINDOW_S,
     );
     if c.status_5xx > 0 {
         s.push_str(&format!("; {} answered 5xx", fmt::count(c.status_5xx)));
@@ -162,6 +163,7 @@ pub fn generator(facts: &[ModeFacts], late_budget: f64) -> Vec<Block> {
         "start lateness p50 / p99 / max",
         "send lateness p50 / p99 / max",
         "late requests",
+        "connection setup p50 / p99 / max",
         "verdict",
     ]
     .into_iter()
@@ -205,6 +207,18 @@ pub fn generator(facts: &[ModeFacts], late_budget: f64) -> Vec<Block> {
                     opt_ms(f.row.send_lateness_max_ms)
                 )),
                 Cell::num(fmt::count(f.row.generator_late)),
+                // Connect (and TLS handshake), apart from request latency; none in a
+                // folder written before it was measured.
+                Cell::num(match f.row.connections {
+                    0 => "-".to_string(),
+                    n => format!(
+                        "{} / {} / {} ({} connections)",
+                        opt_ms(f.row.connect_p50_ms),
+                        opt_ms(f.row.connect_p99_ms),
+                        opt_ms(f.row.connect_max_ms),
+                        fmt::count(n)
+                    ),
+                }),
                 verdict,
             ]
         })

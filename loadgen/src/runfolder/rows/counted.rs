@@ -194,7 +194,7 @@ mod tests {
         assert!(
             summary.starts_with(
                 "mode,step,sent,requests,ok,status_4xx,status_503,status_5xx,refused,closed,timeout,\
-                 cut,generator_error,dropped,"
+                 cut,generator_error,tls_error,dropped,"
             ),
             "{summary}"
         );
@@ -260,7 +260,7 @@ mod tests {
     fn a_derived_column_that_disagrees_is_an_error() {
         let text = format!(
             "mode,second,sent,completed,{},dropped,attempt_failures,active_users,open_connections\n\
-             m,0,5,5,1,1,1,1,1,0,0,0,0,0,0,1,1\n",
+             m,0,5,5,1,1,1,1,1,0,0,0,0,0,0,0,1,1\n",
             classes()
         );
         let err = parse::<SecondRow>(&text).expect_err("dropped is 0, not 1");

@@ -52,6 +52,16 @@ pub struct ModeRow {
     /// Requests written later than the scenario's `late_after`.
     #[serde(default)]
     pub generator_late: u64,
+    /// Connections set up, and how long each setup took (TCP connect, and the TLS
+    /// handshake for HTTPS), apart from request latency (newer columns).
+    #[serde(default)]
+    pub connections: u64,
+    #[serde(default)]
+    pub connect_p50_ms: Ms,
+    #[serde(default)]
+    pub connect_p99_ms: Ms,
+    #[serde(default)]
+    pub connect_max_ms: Ms,
     /// `None`: no process watcher measured the server.
     #[serde(serialize_with = "cells::three_decimals_or_empty")]
     pub server_cpu_s: Option<f64>,
@@ -201,7 +211,8 @@ mod tests {
              users_aborted,users_cut,users_never_started,loadgen_processes,loadgen_cpu_s,\
              loadgen_peak_rss_kb,start_lateness_p50_ms,start_lateness_p99_ms,\
              start_lateness_max_ms,send_lateness_p50_ms,send_lateness_p99_ms,\
-             send_lateness_max_ms,generator_late,server_cpu_s,server_peak_rss_kb,deploy_strategy"
+             send_lateness_max_ms,generator_late,connections,connect_p50_ms,connect_p99_ms,\
+             connect_max_ms,server_cpu_s,server_peak_rss_kb,deploy_strategy"
         );
         assert_eq!(
             header_line::<WorkerRow>(),

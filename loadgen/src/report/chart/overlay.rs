@@ -1,0 +1,122 @@
+//! `compare-percentiles.png` of `loadgen compare A B`: both runs' latency distributions
+//! overlaid on one chart, HdrHistogram style like `percentiles.png` (x: percentile on a
+//! "nines" axis, y: latency on a log axis). Each mode keeps its report colour; run A is
+//! drawn thin and pale, run B thick.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::{
+    DrawResult, GRID, MIN_H, WIDTH, draw_one, font, header, legend, mode_color, register_fonts,
+};
+use crate::report::{ReportError, fmt};
+use crate::runfolder::HgrmPoint;
+
+pub const FILE: &str = "compare-percentiles.png";
+const MAX_NINES: f64 = 5.0;
+
+/// One distribution to draw: its run's label ("A" or "B"), mode and points.
+pub struct Curve<'a> {
+    pub run: &'a str,
+    pub mode: &'a str,
+    /// The mode's index among the modes compared (its colour).
+    pub mode_index: usize,
+    pub points: &'a [HgrmPoint],
+    /// The run's p99 as its summary states it (the legend's figure).
+    pub p99_ms: Option<f64>,
+}
+
+fn nines(percentile: f64) -> f64 {
+    (-(1.0 - percentile).log10()).min(MAX_NINES)
+}
+
+/// Draws `curves` (run A's first) into `path`.
+pub fn draw(path: &Path, subtitle: &str, curves: &[Curve<'_>]) -> Result<(), ReportError> {
+    register_fonts()?;
+    draw_one(path, (WIDTH, MIN_H), |root| plot(root, subtitle, curves)).map_err(|e| {
+        ReportError::Chart {
+            file: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    })
+}
+
+fn plot(
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    subtitle: &str,
+    curves: &[Curve<'_>],
+) -> DrawResult {
+    let body = header(
+        root,
+        "Latency distributions, run A against run B",
+        subtitle,
+        &[],
+    )?;
+    let lines: Vec<(&Curve, Vec<(f64, f64)>)> = curves
+        .iter()
+        .map(|c| {
+            let max = c.points.iter().map(|p| p.value_ms).fold(0.0, f64::max);
+            let mut pts: Vec<(f64, f64)> = c
+                .points
+                .iter()
+                .filter(|p| p.percentile < 1.0)
+                .map(|p| (nines(p.percentile), p.value_ms))
+                .collect();
+            pts.push((MAX_NINES, max));
+            (c, pts)
+        })
+        .collect();
+    let (lo, hi) = lines
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .filter(|v| *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    let (lo, hi) = if hi > 0.0 {
+        (
+            10f64.powf(lo.log10().floor()).max(0.01),
+            10f64.powf((hi * 1.5).log10().ceil()),
+        )
+    } else {
+        (0.1, 1000.0)
+    };
+    let area = body.margin(10, 20, 20, 50);
+    let mut chart = ChartBuilder::on(&area)
+        .x_label_area_size(52)
+        .y_label_area_size(86)
+        .build_cartesian_2d(0f64..MAX_NINES, (lo..hi).log_scale())?;
+    chart
+        .configure_mesh()
+        .light_line_style(GRID.mix(0.6))
+        .bold_line_style(GRID)
+        .label_style(font(14))
+        .axis_desc_style(font(15))
+        .x_labels(MAX_NINES as usize + 1)
+        .x_label_formatter(&|v| fmt::nines(*v))
+        .x_desc("percentile (log scale of nines)")
+        .y_desc("latency (ms, log scale)")
+        .y_label_formatter(&|v| fmt::ms_tick(*v))
+        .draw()?;
+    for (c, pts) in &lines {
+        let base = mode_color(c.mode_index);
+        let is_a = c.run == "A";
+        let color = if is_a { base.mix(0.45) } else { base.mix(1.0) };
+        let width = if is_a { 2 } else { 4 };
+        let p99 = c.p99_ms.map_or_else(|| "-".into(), fmt::ms);
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|&(x, y)| (x, y.max(lo))),
+                color.stroke_width(width),
+            ))?
+            .label(format!("{} {}: p99 {p99}", c.run, c.mode))
+            .legend(move |(lx, ly)| {
+                PathElement::new(vec![(lx, ly), (lx + 24, ly)], color.stroke_width(width))
+            });
+    }
+    if !lines.is_empty() {
+        legend(&mut chart, 14, 16)?;
+    }
+    Ok(())
+}
