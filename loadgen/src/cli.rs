@@ -9,11 +9,14 @@ use crate::engine::shards::{self, ShardArgs};
 use crate::history::baseline::BaselineError;
 use crate::history::{self, table::ShowError};
 use crate::live::LiveMetrics;
+use crate::merge::{self, MergeError, MergeOptions};
 use crate::plan::scenario::ScenarioError;
 use crate::plan::{PlanOptions, RunPlan};
 use crate::report::{self, ReportError};
 use crate::run::{self, RunError, RunOptions, RunResult};
 use crate::runfolder;
+use crate::segment::start::{StartSpec, parse_instant};
+use crate::segment::{self, Segment, SegmentRun};
 use crate::verdict::gate;
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -53,6 +56,8 @@ enum Cmd {
         #[arg(long)]
         allow_remote: bool,
         #[command(flatten)]
+        segment: SegmentFlags,
+        #[command(flatten)]
         gate: crate::publish::args::GateArgs,
     },
     /// Compare two runs (run folders or run ids): every figure with its change, the
@@ -80,6 +85,23 @@ enum Cmd {
         #[arg(long)]
         chart: Option<PathBuf>,
     },
+    /// Merge the run folders of a run's execution segments (`run --shard I/N`) into
+    /// one run folder, then judge it: thresholds, report, exit code as `run`'s.
+    Merge {
+        /// The merged run folder to write.
+        out: PathBuf,
+        /// Every segment's run folder (all N of them).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Skip the invariant checks against the target (it is gone, or unreachable
+        /// from where the merge runs).
+        #[arg(long)]
+        no_checks: bool,
+        /// A segment whose second 0 came later than this after the agreed start fails
+        /// the merge.
+        #[arg(long, default_value_t = 5000, value_name = "MS")]
+        late_ms: u64,
+    },
     /// Check a scenario, print its plan and exit (0 valid, 2 invalid).
     Validate { scenario: PathBuf },
     /// Re-render a run folder's charts and pages from its CSV files.
@@ -87,6 +109,60 @@ enum Cmd {
     /// Internal: run one shard of the users and stream snapshots on stdout.
     #[command(hide = true)]
     Shard(ShardArgs),
+}
+
+/// `loadgen run`'s options for one execution segment of a run spread over machines.
+#[derive(Debug, Clone, clap::Args)]
+struct SegmentFlags {
+    /// Run only execution segment I of N of the users (I/N or I:N): the users whose
+    /// index is I modulo N. The N segments together are the whole run.
+    #[arg(long = "shard", value_name = "I/N")]
+    segment: Option<String>,
+    /// The agreed start instant of every segment: RFC 3339 or Unix milliseconds.
+    #[arg(long, value_name = "RFC3339|UNIX_MS", conflicts_with = "start_file")]
+    start_at: Option<String>,
+    /// Wait until this file holds the start instant (a release: a starter writes it
+    /// once every segment is up).
+    #[arg(long, value_name = "PATH")]
+    start_file: Option<PathBuf>,
+    /// How long to wait for the start file.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    start_timeout: u64,
+    /// This segment acts on the server: the scenario's chaos rules (one segment only).
+    #[arg(long)]
+    chaos: bool,
+}
+
+impl SegmentFlags {
+    /// The segment to run, if any; the error is a usage error.
+    fn segment_run(&self) -> Result<Option<SegmentRun>, String> {
+        let Some(text) = &self.segment else {
+            if self.start_at.is_some() || self.start_file.is_some() || self.chaos {
+                return Err("--start-at, --start-file and --chaos go with --shard I/N".into());
+            }
+            return Ok(None);
+        };
+        let segment = Segment::parse(text)?;
+        let start = match (&self.start_at, &self.start_file) {
+            (Some(at), _) => {
+                StartSpec::At(parse_instant(at).map_err(|e| format!("--start-at {e}"))?)
+            }
+            (None, Some(path)) => StartSpec::File {
+                path: path.clone(),
+                timeout: Duration::from_secs(self.start_timeout),
+            },
+            (None, None) => {
+                return Err(format!(
+                    "--shard {segment}: the segments need one start: give --start-at or --start-file"
+                ));
+            }
+        };
+        Ok(Some(SegmentRun {
+            segment,
+            start,
+            chaos: self.chaos,
+        }))
+    }
 }
 
 /// What a command came to.
@@ -108,6 +184,10 @@ enum Failure {
     Report(#[from] ReportError),
     #[error("shard: {0}")]
     Shard(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("merge: {0}")]
+    Merge(#[from] MergeError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
@@ -135,6 +215,7 @@ pub fn main() -> ExitCode {
     let opts = PlanOptions {
         threads: cli.threads.map(usize::from),
         modes: Vec::new(),
+        segment: None,
     };
     // One control thread merges, draws progress and runs chaos; users run on the
     // plan's own threads (`--threads`), each with a runtime of its own.
@@ -172,6 +253,7 @@ fn exit_code(outcome: &Outcome) -> u8 {
             // A folder that is not a run folder is bad input; failing to draw or write
             // what was read is the harness's own failure.
             Failure::Report(ReportError::Folder(_) | ReportError::NoModes { .. }) => 2,
+            Failure::Usage(_) | Failure::Merge(MergeError::Scenario(_)) => 2,
             Failure::Baseline(BaselineError::Folder(..) | BaselineError::Unknown(..)) => 2,
             Failure::Compare(c) if c.is_usage() => 2,
             Failure::Listen { .. } => 2,
@@ -181,7 +263,9 @@ fn exit_code(outcome: &Outcome) -> u8 {
             | Failure::Runtime(_)
             | Failure::Baseline(_)
             | Failure::History(_)
-            | Failure::Compare(_) => 3,
+            | Failure::Compare(_)
+            // A segment missing, unfinished or late: the run is not whole.
+            | Failure::Merge(_) => 3,
         },
     }
 }
@@ -201,13 +285,24 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
             modes,
             quiet,
             allow_remote,
+            segment,
             gate,
         } => {
             opts.modes = modes;
-            let plan = match RunPlan::load(&scenario, &opts) {
+            let segment = match segment.segment_run() {
+                Ok(s) => s,
+                Err(e) => return Outcome::Failed(Failure::Usage(e)),
+            };
+            opts.segment = segment.as_ref().map(|s| s.segment);
+            let mut plan = match RunPlan::load(&scenario, &opts) {
                 Ok(plan) => plan,
                 Err(e) => return Outcome::Failed(e.into()),
             };
+            if let Some(seg) = &segment
+                && let Err(e) = segment::prepare(&mut plan, seg)
+            {
+                return Outcome::Failed(Failure::Usage(e));
+            }
             let publish = match crate::publish::args::options(&plan, &gate) {
                 Ok(p) => p,
                 Err(e) => return Outcome::Failed(e.into()),
@@ -232,6 +327,7 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
                 out,
                 quiet,
                 allow_remote,
+                segment,
                 publish,
                 live,
             };
@@ -255,6 +351,26 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
             }
             Err(e) => Outcome::Failed(e.into()),
         },
+        Cmd::Merge {
+            out,
+            dirs,
+            no_checks,
+            late_ms,
+        } => {
+            let merge = MergeOptions {
+                out,
+                dirs,
+                checks: !no_checks,
+                late_limit: Duration::from_millis(late_ms),
+            };
+            match merge::merge(&merge).await {
+                Ok(r) => {
+                    print_run(&r);
+                    Outcome::Ran(r)
+                }
+                Err(e) => Outcome::Failed(e.into()),
+            }
+        }
         Cmd::Compare { a, b, out, history } => match compare_runs(&a, &b, out, &history) {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Failed(e),
@@ -341,7 +457,7 @@ fn print_run(r: &RunResult) {
         eprintln!("loadgen: the report could not be rendered: {e}");
     } else if !failed.is_empty() || r.aborted_by.is_some() {
         eprintln!("loadgen: thresholds breached: {}", failed.join(", "));
-    } else {
+    } else if r.dir.join("index.html").exists() {
         let _ = writeln!(out, "report: {}", r.dir.join("index.html").display());
     }
 }

@@ -71,9 +71,11 @@ pub struct EnginePlan {
 impl EnginePlan {
     /// The engine of `shard` of the plan's users against `target`.
     pub fn new(plan: &RunPlan, shard: Shard, target: Target, nonce: u64) -> EnginePlan {
+        // The execution segment's users, then this local shard's among them.
+        let segment = plan.load.segment;
         let users: Vec<(u64, Duration)> = (0u64..)
             .zip(plan.load.schedule.iter().copied())
-            .filter(|(i, _)| shard.owns(*i))
+            .filter(|(i, _)| segment.owns(*i) && shard.owns(segment.local(*i)))
             .collect();
         let load = &plan.load;
         EnginePlan {

@@ -45,6 +45,9 @@ pub struct ShardArgs {
     pub t0_unix_ns: u128,
     #[arg(long)]
     pub nonce: u64,
+    /// The execution segment (I/N) whose users this shard splits with its siblings.
+    #[arg(long)]
+    pub segment: Option<String>,
 }
 
 pub fn unix_ns(t: SystemTime) -> u128 {
@@ -71,7 +74,11 @@ pub fn instant_of(t_unix_ns: u128) -> Instant {
 /// The plan is rebuilt from the scenario file with the same function and options as
 /// the parent's, so both see the same schedule and journey.
 pub async fn shard_main(args: ShardArgs, opts: &PlanOptions) -> Result<(), String> {
-    let run_plan = RunPlan::load(&args.scenario, opts).map_err(|e| e.to_string())?;
+    let mut opts = opts.clone();
+    if let Some(segment) = &args.segment {
+        opts.segment = Some(crate::segment::Segment::parse(segment)?);
+    }
+    let run_plan = RunPlan::load(&args.scenario, &opts).map_err(|e| e.to_string())?;
     let shard = Shard::parse(&args.shard)?;
     limits::check_files(run_plan.load.users.div_ceil(u64::from(shard.count)))?;
     let threads = run_plan.load.threads;
@@ -141,6 +148,8 @@ pub struct ShardSpec<'a> {
     pub nonce: u64,
     /// Runtime threads per shard process; the parent counts processes x threads sources.
     pub threads: usize,
+    /// The execution segment the shards share (whole run: `Segment::WHOLE`).
+    pub segment: crate::segment::Segment,
 }
 
 /// Shard processes of one mode, as the parent sees them.
@@ -164,13 +173,15 @@ impl Shards {
             t0_unix_ns,
             nonce,
             threads,
+            segment,
         } = *spec;
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find the loadgen executable: {e}"))?;
         let scenario = std::fs::canonicalize(scenario).unwrap_or_else(|_| scenario.to_path_buf());
         let mut children = Vec::new();
         for i in 0..count {
-            let mut child = Command::new(&exe)
+            let mut command = Command::new(&exe);
+            command
                 .arg("--threads")
                 .arg(threads.to_string())
                 .arg("shard")
@@ -187,7 +198,11 @@ impl Shards {
                 .arg("--t0-unix-ns")
                 .arg(t0_unix_ns.to_string())
                 .arg("--nonce")
-                .arg(nonce.to_string())
+                .arg(nonce.to_string());
+            if !segment.is_whole() {
+                command.arg("--segment").arg(segment.to_string());
+            }
+            let mut child = command
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())

@@ -261,6 +261,7 @@ fn load(l: &Load, threads: Option<usize>) -> Result<LoadPlan, Problem> {
         threads,
         late_after: l.late_after.0,
         late_budget: l.late_budget,
+        segment: crate::segment::Segment::WHOLE,
     })
 }
 

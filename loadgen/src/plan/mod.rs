@@ -41,6 +41,8 @@ pub struct PlanOptions {
     pub threads: Option<usize>,
     /// Only these modes, in this order (`--mode`); empty: every mode of the scenario.
     pub modes: Vec<String>,
+    /// Only this execution segment's users (`loadgen run --shard I/N`); `None`: all.
+    pub segment: Option<crate::segment::Segment>,
 }
 
 /// One `loadgen run`, compiled from the scenario file and the command line.
@@ -137,6 +139,8 @@ pub struct LoadPlan {
     pub late_after: Duration,
     /// The share of requests that may be late before the run fails as generator-bound.
     pub late_budget: f64,
+    /// The execution segment whose users this plan runs (`users` counts them only).
+    pub segment: crate::segment::Segment,
 }
 
 impl LoadPlan {
@@ -180,6 +184,10 @@ impl RunPlan {
         };
         let mut plan = build::build(scenario, source, opts.threads).map_err(located)?;
         plan.path = PathBuf::from(file);
+        if let Some(segment) = opts.segment {
+            plan.load.users = segment.users_of(plan.load.users);
+            plan.load.segment = segment;
+        }
         if let Some(ca) = plan.journey.ca_file.take() {
             let ca = build::resolve_file(file, "request.ca_file", &ca).map_err(located)?;
             crate::engine::tls::read_ca_file(&ca)

@@ -13,7 +13,7 @@ use crate::outcome::Class;
 use crate::plan::LoadPlan;
 
 /// What the mode's generators reported, beside the merged timeline.
-pub(super) struct Generated<'a> {
+pub(crate) struct Generated<'a> {
     pub data: &'a Timeline,
     /// Snapshot sources (runtime threads of every generator process) expected.
     pub sources: usize,
@@ -22,7 +22,7 @@ pub(super) struct Generated<'a> {
 }
 
 /// Every way the mode's numbers are not the server's alone; empty when they are.
-pub(super) fn check(g: &Generated<'_>, load: &LoadPlan) -> Vec<String> {
+pub(crate) fn check(g: &Generated<'_>, load: &LoadPlan) -> Vec<String> {
     let data = g.data;
     let fin = &data.fin;
     let mut failures = Vec::new();
@@ -125,6 +125,7 @@ mod tests {
             threads: 1,
             late_after: Duration::from_millis(50),
             late_budget: 0.01,
+            segment: crate::segment::Segment::WHOLE,
         }
     }
 

@@ -42,6 +42,7 @@ impl Generators {
         plan: &RunPlan,
         server: &Server,
         nonce: u64,
+        start: Option<Instant>,
         tx: mpsc::UnboundedSender<Message>,
     ) -> Result<Started, String> {
         let processes = plan.load.processes();
@@ -57,8 +58,10 @@ impl Generators {
         } else {
             Duration::from_millis(50)
         };
-        let t0 = Instant::now() + lead;
-        let t0_wall = SystemTime::now() + lead;
+        // An execution segment's second 0 is the agreed one (see `segment::start`).
+        let now = Instant::now();
+        let t0 = start.unwrap_or(now + lead);
+        let t0_wall = SystemTime::now() + t0.saturating_duration_since(now);
         let generators = if processes > 1 {
             let spec = ShardSpec {
                 scenario: &plan.path,
@@ -70,6 +73,7 @@ impl Generators {
                 t0_unix_ns: shards::unix_ns(t0_wall),
                 nonce,
                 threads,
+                segment: plan.load.segment,
             };
             Generators::Sharded(Shards::spawn(&spec, tx)?)
         } else {

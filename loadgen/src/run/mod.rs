@@ -5,7 +5,7 @@
 //! the folder and reports `interrupted`. Decides nothing about exit codes: the binary
 //! maps the result.
 
-mod accounting;
+pub(crate) mod accounting;
 mod generators;
 mod mode;
 pub mod progress;
@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     pub quiet: bool,
     pub allow_remote: bool,
+    /// One execution segment of a run spread over machines (`--shard I/N`).
+    pub segment: Option<crate::segment::SegmentRun>,
     /// What the run leaves for CI and later runs (summary.json, history, JUnit...).
     pub publish: crate::publish::PublishOptions,
     /// `--metrics-listen`: live OpenMetrics, fed from the merged snapshots.
@@ -117,7 +119,16 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
     let mut harness_failures = Vec::new();
     for mode in &plan.modes {
         let ended = with_server(&opts, mode, &dir, stop_rx.clone(), async |server| {
-            mode::run_mode(&opts, mode, server, nonce, stop_rx.clone(), &mut events).await
+            mode::run_mode(
+                &opts,
+                mode,
+                server,
+                &dir,
+                nonce,
+                stop_rx.clone(),
+                &mut events,
+            )
+            .await
         })
         .await;
         let ended = match ended {
@@ -162,6 +173,10 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
         runfolder::write_thresholds(&dir, &verdicts).map_err(folder_err)?;
         verdicts
     };
+    // A segment's folder holds every file the report is drawn from; its pages are the
+    // merged run's (`loadgen report DIR` draws one segment's on demand), and so is its
+    // place in the history (a 1/N share there would be taken for a run of the scenario).
+    let segment = opts.segment.is_some();
     let mut result = RunResult {
         dir,
         interrupted,
@@ -172,8 +187,10 @@ pub async fn run(opts: RunOptions) -> Result<RunResult, RunError> {
         harness_failures,
     };
     // summary.json, history (and its trend chart), JUnit: before the report reads the folder.
-    crate::publish::after_run(plan, &opts.publish, &mut result);
-    result.report_error = report::render(&result.dir).err();
+    if !segment {
+        crate::publish::after_run(plan, &opts.publish, &mut result);
+        result.report_error = report::render(&result.dir).err();
+    }
     Ok(result)
 }
 

@@ -21,6 +21,7 @@ use crate::observe::events::{EventLog, EventSink};
 use crate::observe::watcher::Watcher;
 use crate::plan::ModePlan;
 use crate::plan::chaos::PlannedAction;
+use crate::segment::session::{Agreed, Begin, Session};
 use crate::sut::Server;
 use crate::verdict::{gate, invariants};
 
@@ -32,6 +33,7 @@ pub(super) async fn run_mode(
     opts: &RunOptions,
     mode: &ModePlan,
     server: &mut Server,
+    dir: &std::path::Path,
     nonce: u64,
     stop: watch::Receiver<bool>,
     sink: &mut EventSink,
@@ -43,7 +45,14 @@ pub(super) async fn run_mode(
     };
     let (cpu0, _) = limits::self_usage();
     let (tx, rx) = mpsc::unbounded_channel::<Message>();
-    let started = Generators::start(plan, server, nonce, tx).map_err(generator_err)?;
+    // An execution segment starts at the agreed instant, with the run's shared nonce.
+    let agreed = match &opts.segment {
+        Some(seg) => Some(Agreed::wait(seg, plan).await.map_err(generator_err)?),
+        None => None,
+    };
+    let nonce = agreed.as_ref().map_or(nonce, Agreed::nonce);
+    let started = Generators::start(plan, server, nonce, agreed.as_ref().map(Agreed::t0), tx)
+        .map_err(generator_err)?;
     let Started {
         generators,
         t0,
@@ -51,13 +60,34 @@ pub(super) async fn run_mode(
         sources,
         processes,
     } = started;
+    let (session, rx) = match (&opts.segment, &agreed) {
+        (Some(seg), Some(agreed)) => {
+            let begin = Begin {
+                seg,
+                agreed,
+                plan,
+                dir,
+                mode: &mode.name,
+                target: server.addr.to_string(),
+                sources,
+                processes,
+            };
+            let (session, rx) = Session::begin(begin, rx).map_err(generator_err)?;
+            (Some(session), rx)
+        }
+        _ => (None, rx),
+    };
     let data = Timeline::new(&mode.name, plan.journey.step_names(), sources);
     let events = EventLog::new(t0.into_std(), &mode.name);
     let watcher = server
         .root_pid()
         .ok()
         .map(|pid| Watcher::start(pid, server.worker_set(), events.clone(), WATCH_EVERY));
-    let timetable = plan.timetable(&mode.name);
+    // Of a segmented run, only the segment told `--chaos` acts on the server.
+    let timetable = match &opts.segment {
+        Some(seg) if !seg.chaos => Vec::new(),
+        _ => plan.timetable(&mode.name),
+    };
     let progress = Progress::new(
         opts.quiet,
         &mode.name,
@@ -95,6 +125,12 @@ pub(super) async fn run_mode(
     data.flush();
     progress.finish();
     let shards_failed = generators.wait().await;
+    if let Some(session) = session {
+        session
+            .finish(&data, !stopping)
+            .await
+            .map_err(generator_err)?;
+    }
     let (cpu1, rss) = limits::self_usage();
     // The parent's own cost counts too: it merges and, in-process, generates.
     data.fin.cpu_s += cpu1 - cpu0;
@@ -124,7 +160,8 @@ pub(super) async fn run_mode(
     );
     let interrupted = stopping && aborted_by.is_none();
     let invariants = match (&plan.invariants, interrupted) {
-        (Some(paths), false) => {
+        // A segment saw only its users' orders: `loadgen merge` checks the whole run.
+        (Some(paths), false) if opts.segment.is_none() => {
             let base = format!("http://{}", server.host);
             let checked = invariants::check(&base, paths, &data.fin.ledger, nonce).await;
             Some(checked.map_err(|e| e.to_string()))

@@ -8,6 +8,7 @@
 
 mod checks;
 pub mod hgrm;
+pub mod hlog;
 pub mod rows;
 pub mod summary_json;
 pub mod table;

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod segments;
 mod shop;
 
 // Not every test crate that includes `common` runs the shop.
