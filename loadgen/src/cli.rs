@@ -101,6 +101,8 @@ enum Cmd {
         /// the merge.
         #[arg(long, default_value_t = 5000, value_name = "MS")]
         late_ms: u64,
+        #[command(flatten)]
+        gate: crate::publish::args::GateArgs,
     },
     /// Check a scenario, print its plan and exit (0 valid, 2 invalid).
     Validate { scenario: PathBuf },
@@ -254,7 +256,10 @@ fn exit_code(outcome: &Outcome) -> u8 {
             // what was read is the harness's own failure.
             Failure::Report(ReportError::Folder(_) | ReportError::NoModes { .. }) => 2,
             Failure::Usage(_) | Failure::Merge(MergeError::Scenario(_)) => 2,
-            Failure::Baseline(BaselineError::Folder(..) | BaselineError::Unknown(..)) => 2,
+            Failure::Baseline(BaselineError::Folder(..) | BaselineError::Unknown(..))
+            | Failure::Merge(MergeError::Baseline(
+                BaselineError::Folder(..) | BaselineError::Unknown(..),
+            )) => 2,
             Failure::Compare(c) if c.is_usage() => 2,
             Failure::Listen { .. } => 2,
             Failure::Run(_)
@@ -356,12 +361,19 @@ async fn dispatch(cmd: Cmd, mut opts: PlanOptions) -> Outcome {
             dirs,
             no_checks,
             late_ms,
+            gate,
         } => {
+            if gate.metrics_listen.is_some() {
+                return Outcome::Failed(Failure::Usage(
+                    "--metrics-listen: a merge has no live run to serve (give it to the segments' `loadgen run`)".into(),
+                ));
+            }
             let merge = MergeOptions {
                 out,
                 dirs,
                 checks: !no_checks,
                 late_limit: Duration::from_millis(late_ms),
+                gate,
             };
             match merge::merge(&merge).await {
                 Ok(r) => {

@@ -65,7 +65,9 @@ fn three_segments_merge_into_the_single_run() {
     }
 
     let out = tmp.path().join("merged");
-    let merged = segments::merge(&out, &dirs, &[]);
+    let junit = tmp.path().join("junit.xml");
+    let junit_arg = junit.to_str().expect("utf-8 path");
+    let merged = segments::merge(&out, &dirs, &["--junit", junit_arg]);
     assert_eq!(
         merged.status.code(),
         Some(0),
@@ -162,6 +164,23 @@ fn three_segments_merge_into_the_single_run() {
     assert!(segments::rows(&dirs[0], "invariants.csv").is_empty());
     let th = segments::rows(&out, "thresholds.csv");
     assert_eq!(th.len(), 3, "{th:?}");
+    // The merged run is the run CI reads: summary.json and the JUnit file are its.
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("summary.json")).expect("merged summary.json"),
+    )
+    .expect("summary.json is JSON");
+    assert_eq!(summary["verdict"], "pass", "{summary}");
+    assert_eq!(
+        summary["modes"][0]["users_planned"],
+        m["users_planned"].parse::<u64>().expect("a count"),
+        "{summary}"
+    );
+    let junit = std::fs::read_to_string(&junit).expect("the merge wrote the JUnit file");
+    assert_eq!(
+        junit.matches("<testcase ").count(),
+        1 + th.len() + inv.len(),
+        "{junit}"
+    );
 
     // Interval logs in every folder, in the standard format.
     for dir in dirs.iter().chain([&out]) {

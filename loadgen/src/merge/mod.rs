@@ -19,10 +19,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::engine::snapshot::Message;
 use crate::engine::timeline::{ModeOutcome, Timeline};
+use crate::history::baseline::BaselineError;
 use crate::observe::events::EventSink;
 use crate::observe::watcher::ServerCost;
 use crate::plan::scenario::ScenarioError;
 use crate::plan::{PlanOptions, RunPlan};
+use crate::publish::{self, args::GateArgs};
 use crate::report;
 use crate::run::RunResult;
 use crate::run::accounting::{self, Generated};
@@ -40,6 +42,9 @@ pub struct MergeOptions {
     pub checks: bool,
     /// A segment whose second 0 came later than this after the agreed instant fails.
     pub late_limit: Duration,
+    /// The regression gate's options (history, baselines, JUnit): the merged run is
+    /// the run, so it is what the history records and baselines are read against.
+    pub gate: GateArgs,
 }
 
 /// Why the merge could not produce a run folder.
@@ -51,6 +56,8 @@ pub enum MergeError {
     Segment { name: String, why: String },
     #[error("the segments' scenario: {0}")]
     Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
     #[error("cannot write the merged run folder {}: {source}", dir.display())]
     Folder {
         dir: PathBuf,
@@ -252,6 +259,7 @@ fn write(
     hlog: hlog::IntervalLog,
     harness_failures: Vec<String>,
 ) -> Result<RunResult, MergeError> {
+    let publish = publish::args::options(plan, &opts.gate)?;
     let dir = opts.out.clone();
     let folder = |source| MergeError::Folder {
         dir: dir.clone(),
@@ -269,28 +277,29 @@ fn write(
     let verdicts = if plan.thresholds.is_empty() {
         Vec::new()
     } else {
-        // No history here: a threshold relative to a baseline finds none (and fails
-        // only when the scenario requires one).
         let metrics = RunMetrics {
             modes: &modes,
             events: &sink,
-            baseline: None,
+            baseline: publish.baseline.as_ref(),
             baseline_required: plan.baseline.required,
         };
         let verdicts = gate::evaluate(&plan.thresholds, &metrics);
         runfolder::write_thresholds(&dir, &verdicts).map_err(folder)?;
         verdicts
     };
-    let report_error = report::render(&dir).err();
-    Ok(RunResult {
+    let mut result = RunResult {
         dir,
         interrupted: false,
         modes,
         verdicts,
         aborted_by: None,
-        report_error,
+        report_error: None,
         harness_failures,
-    })
+    };
+    // summary.json, history (and its trend chart), JUnit: before the report reads the folder.
+    publish::after_run(plan, &publish, &mut result);
+    result.report_error = report::render(&result.dir).err();
+    Ok(result)
 }
 
 /// A segment's messages with its seconds moved by its start offset, so that every
