@@ -7,14 +7,12 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{
-    DrawResult, GRID, MIN_H, WIDTH, draw_one, font, header, legend, mode_color, register_fonts,
-};
+use super::percentiles::{MAX_NINES, distribution_axes, nines};
+use super::{DrawResult, MIN_H, WIDTH, draw_one, header, legend, mode_color, register_fonts};
 use crate::report::{ReportError, fmt};
 use crate::runfolder::HgrmPoint;
 
 pub const FILE: &str = "compare-percentiles.png";
-const MAX_NINES: f64 = 5.0;
 
 /// One distribution to draw: its run's label ("A" or "B"), mode and points.
 pub struct Curve<'a> {
@@ -25,10 +23,6 @@ pub struct Curve<'a> {
     pub points: &'a [HgrmPoint],
     /// The run's p99 as its summary states it (the legend's figure).
     pub p99_ms: Option<f64>,
-}
-
-fn nines(percentile: f64) -> f64 {
-    (-(1.0 - percentile).log10()).min(MAX_NINES)
 }
 
 /// Draws `curves` (run A's first) into `path`.
@@ -67,38 +61,9 @@ fn plot(
             (c, pts)
         })
         .collect();
-    let (lo, hi) = lines
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|q| q.1))
-        .filter(|v| *v > 0.0)
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    let (lo, hi) = if hi > 0.0 {
-        (
-            10f64.powf(lo.log10().floor()).max(0.01),
-            10f64.powf((hi * 1.5).log10().ceil()),
-        )
-    } else {
-        (0.1, 1000.0)
-    };
     let area = body.margin(10, 20, 20, 50);
-    let mut chart = ChartBuilder::on(&area)
-        .x_label_area_size(52)
-        .y_label_area_size(86)
-        .build_cartesian_2d(0f64..MAX_NINES, (lo..hi).log_scale())?;
-    chart
-        .configure_mesh()
-        .light_line_style(GRID.mix(0.6))
-        .bold_line_style(GRID)
-        .label_style(font(14))
-        .axis_desc_style(font(15))
-        .x_labels(MAX_NINES as usize + 1)
-        .x_label_formatter(&|v| fmt::nines(*v))
-        .x_desc("percentile (log scale of nines)")
-        .y_desc("latency (ms, log scale)")
-        .y_label_formatter(&|v| fmt::ms_tick(*v))
-        .draw()?;
+    let values = lines.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
+    let (mut chart, lo) = distribution_axes(&area, values, MAX_NINES)?;
     for (c, pts) in &lines {
         let base = mode_color(c.mode_index);
         let is_a = c.run == "A";

@@ -3,6 +3,7 @@
 //! latency on a log axis. Read from the `latency-<mode>.hgrm` files.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{DrawResult, GRID, MUTED, font, header, legend, mode_color};
@@ -10,7 +11,7 @@ use crate::report::data::RunData;
 use crate::report::fmt;
 
 /// The deepest tail shown: 99.999%.
-const MAX_NINES: f64 = 5.0;
+pub(super) const MAX_NINES: f64 = 5.0;
 
 /// One mode's distribution: (nines, latency ms) points, ending at its maximum.
 struct Curve<'a> {
@@ -21,8 +22,54 @@ struct Curve<'a> {
 }
 
 /// x position of a percentile below 1: -log10(1 - p), capped at the deepest tail.
-fn nines(percentile: f64) -> f64 {
+pub(super) fn nines(percentile: f64) -> f64 {
     (-(1.0 - percentile).log10()).min(MAX_NINES)
+}
+
+/// A chart of latency distributions, as `percentiles.png` and `compare-percentiles.png`
+/// draw them.
+pub(super) type DistributionChart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
+/// The axes of a latency-distribution chart on `area`, drawn: x the percentile in
+/// nines up to `x_end`, y the latency (ms) on a log axis that spans `values` (the
+/// lowest positive one rounded down to a power of ten, the highest with room above).
+/// Returns the chart and the axis' lowest latency (draw values below it there).
+pub(super) fn distribution_axes<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    values: impl Iterator<Item = f64>,
+    x_end: f64,
+) -> Result<(DistributionChart<'a, 'b>, f64), Box<dyn std::error::Error>> {
+    let (lo, hi) = values
+        .filter(|v| *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    let (lo, hi) = if hi > 0.0 {
+        (
+            10f64.powf(lo.log10().floor()).max(0.01),
+            10f64.powf((hi * 1.5).log10().ceil()),
+        )
+    } else {
+        (0.1, 1000.0)
+    };
+    let mut chart = ChartBuilder::on(area)
+        .x_label_area_size(52)
+        .y_label_area_size(86)
+        .build_cartesian_2d(0f64..x_end, (lo..hi).log_scale())?;
+    chart
+        .configure_mesh()
+        .light_line_style(GRID.mix(0.6))
+        .bold_line_style(GRID)
+        .label_style(font(14))
+        .axis_desc_style(font(15))
+        .x_labels(x_end as usize + 1)
+        .x_label_formatter(&|v| fmt::nines(*v))
+        .x_desc("percentile (log scale of nines)")
+        .y_desc("latency (ms, log scale)")
+        .y_label_formatter(&|v| fmt::ms_tick(*v))
+        .draw()?;
+    Ok((chart, lo))
 }
 
 pub fn draw(
@@ -71,39 +118,9 @@ pub fn draw(
         }
         c.points.push((x_end, c.max));
     }
-    let y_values = curves
-        .iter()
-        .flat_map(|c| c.points.iter().map(|p| p.1))
-        .filter(|v| *v > 0.0);
-    let (lo, hi) = y_values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    let (lo, hi) = if hi > 0.0 {
-        (
-            10f64.powf(lo.log10().floor()).max(0.01),
-            10f64.powf((hi * 1.5).log10().ceil()),
-        )
-    } else {
-        (0.1, 1000.0)
-    };
-
     let area = body.margin(10, 20, 20, 50);
-    let mut chart = ChartBuilder::on(&area)
-        .x_label_area_size(52)
-        .y_label_area_size(86)
-        .build_cartesian_2d(0f64..x_end, (lo..hi).log_scale())?;
-    chart
-        .configure_mesh()
-        .light_line_style(GRID.mix(0.6))
-        .bold_line_style(GRID)
-        .label_style(font(14))
-        .axis_desc_style(font(15))
-        .x_labels(x_end as usize + 1)
-        .x_label_formatter(&|v| fmt::nines(*v))
-        .x_desc("percentile (log scale of nines)")
-        .y_desc("latency (ms, log scale)")
-        .y_label_formatter(&|v| fmt::ms_tick(*v))
-        .draw()?;
+    let values = curves.iter().flat_map(|c| c.points.iter().map(|p| p.1));
+    let (mut chart, lo) = distribution_axes(&area, values, x_end)?;
     for Curve {
         color,
         mode,
