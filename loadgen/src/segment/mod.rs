@@ -9,6 +9,7 @@
 //! the same way, inside the segment. Only the segment told `--chaos` acts on the
 //! server; the others only load.
 
+pub mod flags;
 pub mod record;
 pub mod session;
 pub mod start;

@@ -4,6 +4,8 @@
 //! failed, 130 interrupted after writing what was measured. The same failure gives the
 //! same code in every command.
 
+mod print;
+
 use crate::compare::{self, CompareError};
 use crate::engine::shards::{self, ShardArgs};
 use crate::history::baseline::BaselineError;
@@ -14,11 +16,9 @@ use crate::plan::scenario::ScenarioError;
 use crate::plan::{PlanOptions, RunPlan};
 use crate::report::{self, ReportError};
 use crate::run::{self, RunError, RunOptions, RunResult};
-use crate::runfolder;
-use crate::segment::start::{StartSpec, parse_instant};
-use crate::segment::{self, Segment, SegmentRun};
-use crate::verdict::gate;
+use crate::segment::{self, flags::SegmentFlags};
 use clap::{Parser, Subcommand};
+use print::print_run;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -111,60 +111,6 @@ enum Cmd {
     /// Internal: run one shard of the users and stream snapshots on stdout.
     #[command(hide = true)]
     Shard(ShardArgs),
-}
-
-/// `loadgen run`'s options for one execution segment of a run spread over machines.
-#[derive(Debug, Clone, clap::Args)]
-struct SegmentFlags {
-    /// Run only execution segment I of N of the users (I/N or I:N): the users whose
-    /// index is I modulo N. The N segments together are the whole run.
-    #[arg(long = "shard", value_name = "I/N")]
-    segment: Option<String>,
-    /// The agreed start instant of every segment: RFC 3339 or Unix milliseconds.
-    #[arg(long, value_name = "RFC3339|UNIX_MS", conflicts_with = "start_file")]
-    start_at: Option<String>,
-    /// Wait until this file holds the start instant (a release: a starter writes it
-    /// once every segment is up).
-    #[arg(long, value_name = "PATH")]
-    start_file: Option<PathBuf>,
-    /// How long to wait for the start file.
-    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
-    start_timeout: u64,
-    /// This segment acts on the server: the scenario's chaos rules (one segment only).
-    #[arg(long)]
-    chaos: bool,
-}
-
-impl SegmentFlags {
-    /// The segment to run, if any; the error is a usage error.
-    fn segment_run(&self) -> Result<Option<SegmentRun>, String> {
-        let Some(text) = &self.segment else {
-            if self.start_at.is_some() || self.start_file.is_some() || self.chaos {
-                return Err("--start-at, --start-file and --chaos go with --shard I/N".into());
-            }
-            return Ok(None);
-        };
-        let segment = Segment::parse(text)?;
-        let start = match (&self.start_at, &self.start_file) {
-            (Some(at), _) => {
-                StartSpec::At(parse_instant(at).map_err(|e| format!("--start-at {e}"))?)
-            }
-            (None, Some(path)) => StartSpec::File {
-                path: path.clone(),
-                timeout: Duration::from_secs(self.start_timeout),
-            },
-            (None, None) => {
-                return Err(format!(
-                    "--shard {segment}: the segments need one start: give --start-at or --start-file"
-                ));
-            }
-        };
-        Ok(Some(SegmentRun {
-            segment,
-            start,
-            chaos: self.chaos,
-        }))
-    }
 }
 
 /// What a command came to.
@@ -428,48 +374,4 @@ fn show_history(
         let _ = writeln!(stdout, "{}", file.display());
     }
     Ok(())
-}
-
-/// The end of a run on the terminal: the summary, the verdicts, where the folder is and,
-/// on stderr, why the run did not pass. A closed stdout (piped into head) must not turn
-/// a finished run into a panic: the exit code still tells what happened.
-fn print_run(r: &RunResult) {
-    let mut out = std::io::stdout();
-    let _ = write!(out, "{}", runfolder::summary_table(&r.modes));
-    if !r.verdicts.is_empty() {
-        let _ = writeln!(out);
-        let _ = write!(out, "{}", gate::table(&r.verdicts));
-    }
-    let _ = writeln!(out, "run folder: {}", r.dir.display());
-    if let Some(threshold) = &r.aborted_by {
-        eprintln!("loadgen: stopped early: threshold `{threshold}` breached");
-    }
-    let failed: Vec<&str> = r
-        .verdicts
-        .iter()
-        .filter(|v| !v.pass)
-        .map(|v| v.threshold.as_str())
-        .collect();
-    for m in &r.modes {
-        if let Some(why) = gate::cut_off(&m.measured) {
-            eprintln!(
-                "loadgen: mode {} was cut off before its load ended ({why}): its dropped and failed counts are incomplete and cannot pass a threshold",
-                m.mode()
-            );
-        }
-    }
-    for failure in &r.harness_failures {
-        eprintln!("loadgen: {failure}");
-    }
-    if r.interrupted {
-        eprintln!("loadgen: interrupted; wrote what was measured");
-    } else if !r.harness_failures.is_empty() {
-        eprintln!("loadgen: the run did not do what the scenario asked; see events.csv");
-    } else if let Some(e) = &r.report_error {
-        eprintln!("loadgen: the report could not be rendered: {e}");
-    } else if !failed.is_empty() || r.aborted_by.is_some() {
-        eprintln!("loadgen: thresholds breached: {}", failed.join(", "));
-    } else if r.dir.join("index.html").exists() {
-        let _ = writeln!(out, "report: {}", r.dir.join("index.html").display());
-    }
 }
