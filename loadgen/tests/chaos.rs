@@ -281,17 +281,11 @@ impl Prefork {
 impl Drop for Prefork {
     fn drop(&mut self) {
         // SIGTERM lets the master take its workers down; SIGKILL if it does not.
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(
+            &mut self.child,
+            nix::sys::signal::Signal::SIGTERM,
+            Duration::from_secs(5),
+        );
     }
 }
 

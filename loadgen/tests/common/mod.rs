@@ -238,6 +238,26 @@ pub fn temp_dir(tag: &str) -> TempDir {
         .expect("create temp dir")
 }
 
+/// Stops a process the test started: `signal` (the server's own way down, its
+/// workers with it), then SIGKILL if it has not exited within `grace`.
+pub fn stop_child(
+    child: &mut std::process::Child,
+    signal: nix::sys::signal::Signal,
+    grace: Duration,
+) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, signal);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// The loadgen binary, with no history (tests must not write reports/history.sqlite
 /// into the source tree) and no GitHub step summary; tests of those opt back in.
 pub fn loadgen() -> Command {

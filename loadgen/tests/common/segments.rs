@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{SHOP_JOURNEY, loadgen, num, read_csv, shop_server};
+use super::{SHOP_JOURNEY, loadgen, num, read_csv, shop_server, stop_child};
 
 /// A clustered shop-server (2 workers), stopped with SIGINT (then SIGKILL) on drop.
 pub struct ShopCluster {
@@ -88,17 +88,11 @@ fn healthy(addr: SocketAddr) -> bool {
 
 impl Drop for ShopCluster {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(
+            &mut self.child,
+            nix::sys::signal::Signal::SIGINT,
+            Duration::from_secs(10),
+        );
     }
 }
 
